@@ -45,6 +45,14 @@ grant usage on schema auth to anon, authenticated, service_role;
 grant usage on schema extensions to anon, authenticated, service_role;
 grant usage on schema realtime to anon, authenticated, service_role;
 
+-- Hosted Supabase makes every new function in public executable by the API roles (and
+-- PostgreSQL by PUBLIC): migrations must revoke what anon should not call. Tables get no such
+-- default since 2026; migrations grant them explicitly.
+alter default privileges in schema public
+grant execute on functions to anon, authenticated, service_role;
+alter default privileges in schema public
+grant usage, select on sequences to anon, authenticated, service_role;
+
 -- Extensions Supabase preinstalls in the extensions schema; btree_gist is available to
 -- migrations (`create extension btree_gist with schema extensions`) as on Supabase.
 create extension if not exists pgcrypto with schema extensions;
