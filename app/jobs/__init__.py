@@ -33,7 +33,16 @@ class Job:
 
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
-    return []
+    from app.jobs import lifefile
+
+    return [
+        Job(
+            "lifefile_webhooks",
+            lifefile.process_inbox,
+            every=lifefile.SWEEP_SECONDS,
+            channels=(lifefile.CHANNEL,),
+        ),
+    ]
 
 
 class Worker:

@@ -6,14 +6,14 @@
 
 create table private.lifefile_status_map (
     external_status text primary key check (length(btrim(external_status)) > 0),
-    ticket_status text not null check (
-        ticket_status in (
-            'sent', 'received', 'processing', 'ready', 'shipped', 'out_for_delivery',
-            'delivered', 'completed', 'cancelled', 'failed'
-        )
-    ),
+    -- Always 'prescription': present so the status is checked against that state machine.
+    ticket_type text not null default 'prescription' check (ticket_type = 'prescription'),
+    ticket_status text not null,
     description text,
-    created_at timestamptz not null default now()
+    created_at timestamptz not null default now(),
+    foreign key (ticket_type, ticket_status) references public.ticket_statuses (
+        ticket_type, status
+    )
 );
 
 comment on table private.lifefile_status_map is
@@ -22,6 +22,8 @@ comment on table private.lifefile_status_map is
 -- Lookups ignore case: Lifefile spells the same status SHIPPED, shipped or Shipped.
 create unique index lifefile_status_map_lower_idx
 on private.lifefile_status_map (lower(external_status));
+create index lifefile_status_map_ticket_status_idx
+on private.lifefile_status_map (ticket_type, ticket_status);
 
 create table private.lifefile_webhook_events (
     id uuid primary key default gen_random_uuid(),
@@ -40,7 +42,8 @@ create table private.lifefile_webhook_events (
     next_attempt_at timestamptz,
     last_error text,
     processed_at timestamptz,
-    ticket_id uuid,
+    -- The ticket the event moved (set when processed); the event outlives a deleted ticket.
+    ticket_id uuid references public.healthcare_tickets (id) on delete set null,
     -- What the event says, read once at receipt: for listing, and for finding the events of
     -- an order whose link to a prescription appears later.
     shape text check (shape in ('event', 'data_push')),
