@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
+from flask import Flask
+from flask.testing import FlaskClient
 from psycopg.rows import dict_row
+from werkzeug.test import TestResponse
 
+from app import create_app
+from app.config import Settings
+from app.db import EXTENSION_KEY as POOL_KEY
 from app.webhooks.lifefile_auth import sign
 from tests.helpers import create_provider, create_user
 
@@ -171,3 +179,28 @@ def process_all(conn: psycopg.Connection) -> int:
 
 def ticket_status(conn: psycopg.Connection, ticket_id: uuid.UUID) -> str:
     return _one(conn, "select status from public.healthcare_tickets where id = %s", [ticket_id])
+
+
+@contextmanager
+def lifefile_app(database_url: str, **overrides: Any) -> Iterator[Flask]:
+    """The service (Flask app and its pool) on ``database_url``, signed with SECRET and with
+    no rate limit unless ``overrides`` say otherwise; its pool is closed afterwards."""
+    settings = Settings(
+        database_url=database_url,
+        lifefile_webhook_secrets=(SECRET,),
+        lifefile_rate_limit=None,
+        pool_timeout=2.0,
+    )
+    app = create_app(replace(settings, **overrides))
+    app.config["TESTING"] = True
+    try:
+        yield app
+    finally:
+        app.extensions[POOL_KEY].close()
+
+
+def post_event(client: FlaskClient, payload: Any, **header_overrides: str) -> TestResponse:
+    """POST ``payload`` (JSON-encoded unless bytes) signed with SECRET."""
+    body = payload if isinstance(payload, bytes) else encode(payload)
+    headers = {**signed_headers(body), **header_overrides}
+    return client.post(PATH, data=body, headers=headers)
