@@ -74,7 +74,6 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout: float = 5.0
-    worker_poll_seconds: int = 60
     # Lifefile webhook: HMAC secrets (any one may have signed), HTTP Basic credentials, and
     # the per-client request rate. With no secret and no credentials the endpoint is off.
     lifefile_webhook_secrets: tuple[str, ...] = ()
@@ -98,7 +97,6 @@ class Settings:
             database_url=database_url,
             pool_min_size=_int(env, "DB_POOL_MIN_SIZE", 1),
             pool_max_size=_int(env, "DB_POOL_MAX_SIZE", 10),
-            worker_poll_seconds=_int(env, "WORKER_POLL_SECONDS", 60),
             lifefile_webhook_secrets=_secrets(env, "LIFEFILE_WEBHOOK_SECRET"),
             lifefile_basic_auth=_basic_auth(env, "LIFEFILE_BASIC_AUTH"),
             lifefile_rate_limit=_rate_limit(env, "LIFEFILE_RATE_LIMIT", "600/minute"),
