@@ -557,7 +557,7 @@ def test_ticket_parties_read_tracking_and_history(
     conn: psycopg.Connection, tracked: PrescriptionTicket, table: str, who: str
 ) -> None:
     with as_user(conn, getattr(tracked, who)):
-        rows = conn.execute(f"select ticket_id from public.{table}").fetchall()  # noqa: S608
+        rows = conn.execute(f"select ticket_id from public.{table}").fetchall()
     assert rows == [(tracked.ticket_id,)]
 
 
@@ -569,7 +569,7 @@ def test_other_users_see_no_tracking_or_history(
     other_pharmacist = create_user(conn, "pharmacist")
     for user in (stranger, other_pharmacist):
         with as_user(conn, user):
-            assert conn.execute(f"select * from public.{table}").fetchall() == []  # noqa: S608
+            assert conn.execute(f"select * from public.{table}").fetchall() == []
 
 
 @pytest.mark.parametrize("table", ["prescription_tracking", "prescription_status_events"])
@@ -577,7 +577,7 @@ def test_anon_is_refused_tracking_and_history(
     conn: psycopg.Connection, tracked: PrescriptionTicket, table: str
 ) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_anon(conn):
-        conn.execute(f"select * from public.{table}")  # noqa: S608
+        conn.execute(f"select * from public.{table}")
 
 
 @pytest.mark.parametrize(
