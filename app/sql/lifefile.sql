@@ -12,6 +12,10 @@ from private.receive_lifefile_delivery(
     %(body)s, %(headers)s, %(client_addr)s, %(events)s, %(error)s
 ) as r;
 
+-- name: wake_lifefile_worker
+-- Tell the worker new events wait (its own transaction, after the one that stored them).
+select pg_notify('lifefile_webhook_events', 'received');
+
 -- name: process_lifefile_events
 -- Process up to %(batch_size)s due inbox events (the worker's job); returns how many.
 select private.process_lifefile_events(%(batch_size)s);

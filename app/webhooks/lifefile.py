@@ -277,9 +277,23 @@ def _store(params: dict[str, object]) -> list[tuple]:
         try:
             with pool.connection() as conn:
                 rows = conn.execute(queries.receive_lifefile_delivery, params).fetchall()
-            return rows  # the connection block has committed
+                conn.commit()
+                if any(row[1] == "pending" and not row[2] for row in rows):
+                    _wake_worker(conn)
+            return rows
         except psycopg.OperationalError:
             if attempt == 2:
                 raise
             pool.check()  # drop every dead idle connection before the retry
     raise AssertionError("unreachable")
+
+
+def _wake_worker(conn: psycopg.Connection) -> None:
+    """NOTIFY the worker, in a transaction of its own: the events are already committed, and
+    a notifying transaction serialises commits (see private.receive_lifefile_delivery). If it
+    fails, the worker's periodic sweep still finds the events."""
+    try:
+        conn.execute(queries.wake_lifefile_worker)
+        conn.commit()
+    except psycopg.Error as exc:
+        log.warning("lifefile webhook: could not wake the worker (its sweep will): %s", exc)

@@ -151,8 +151,10 @@ $fn$;
 -- array; null when the body is one JSON object) or p_error (why the body is not JSON).
 -- A body that is not JSON, or any element that is not a known shape, makes the whole delivery
 -- one 'invalid' row. Returns one row per event: its id, its status, whether it was already in
--- the inbox (a duplicate: nothing new stored) and, for an invalid delivery, why. Wakes the
--- worker on channel lifefile_webhook_events.
+-- the inbox (a duplicate: nothing new stored) and, for an invalid delivery, why.
+-- It does not NOTIFY the worker: a transaction that notifies holds a database-wide lock through
+-- its commit's WAL flush, which would make concurrent deliveries commit one at a time. The
+-- caller notifies lifefile_webhook_events in a transaction of its own, after this one commits.
 create or replace function private.receive_lifefile_delivery(
     p_body text,
     p_headers jsonb,
@@ -237,7 +239,6 @@ begin
         return next;
         event_id := null;
     end loop;
-    perform pg_catalog.pg_notify('lifefile_webhook_events', '');
 end
 $fn$;
 
