@@ -72,10 +72,9 @@ def test_worker_processes_a_stored_event_when_notified(
     try:
         time.sleep(0.5)  # its first (empty) run is over; it now sleeps on the channel
         with lifefile_app(database.url) as app:
-            assert (
-                post_event(app.test_client(), event("SHIPPED", order_id="LF-W")).status_code == 202
-            )
-        wait_for(lambda: ticket_status(conn, ticket.ticket_id) == "shipped", what="the worker")
+            response = post_event(app.test_client(), event("SHIPPED", order_id="LF-W"))
+            assert response.status_code == 202
+            wait_for(lambda: ticket_status(conn, ticket.ticket_id) == "shipped", what="the worker")
     finally:
         stop.set()
         thread.join()

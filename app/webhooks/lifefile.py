@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import psycopg
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from psycopg.types.json import Jsonb
-from psycopg_pool import PoolTimeout
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import db
 from app.config import RateLimit, Settings
@@ -78,6 +78,7 @@ class LifefileState:
     limiter: RateLimiter | None
     unauthorized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    waker: WorkerWaker = field(default_factory=lambda: WorkerWaker())
 
     def count_unauthorized(self) -> int:
         with self.lock:
@@ -276,10 +277,16 @@ def _store(params: dict[str, object]) -> list[tuple]:
     for attempt in (1, 2):
         try:
             with pool.connection() as conn:
-                rows = conn.execute(queries.receive_lifefile_delivery, params).fetchall()
-                conn.commit()
-                if any(row[1] == "pending" and not row[2] for row in rows):
-                    _wake_worker(conn)
+                # Autocommit: one round trip stores and commits (the commit comes before any
+                # 2xx); the connection goes back to the pool as it came.
+                conn.autocommit = True
+                try:
+                    rows = conn.execute(queries.receive_lifefile_delivery, params).fetchall()
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False
+            if any(row[1] == "pending" and not row[2] for row in rows):
+                _state().waker.wake()
             return rows
         except psycopg.OperationalError:
             if attempt == 2:
@@ -288,12 +295,41 @@ def _store(params: dict[str, object]) -> list[tuple]:
     raise AssertionError("unreachable")
 
 
-def _wake_worker(conn: psycopg.Connection) -> None:
-    """NOTIFY the worker, in a transaction of its own: the events are already committed, and
-    a notifying transaction serialises commits (see private.receive_lifefile_delivery). If it
-    fails, the worker's periodic sweep still finds the events."""
-    try:
-        conn.execute(queries.wake_lifefile_worker)
-        conn.commit()
-    except psycopg.Error as exc:
-        log.warning("lifefile webhook: could not wake the worker (its sweep will): %s", exc)
+class WorkerWaker:
+    """NOTIFYs the worker that events wait, from a thread of this process, at most once per
+    ``interval`` however many deliveries arrive, and always after the latest one.
+
+    Not in the storing transaction: a transaction that notifies holds a database-wide lock
+    through its commit's WAL flush, so concurrent deliveries would commit one at a time. If a
+    notification is lost, the worker's periodic sweep still finds the events.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        self.interval = interval
+        self._pending = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                # Started on first use, in the serving process (gunicorn forks before that).
+                self._pool = db.pool()
+                self._thread = threading.Thread(
+                    target=self._run, name="lifefile-waker", daemon=True
+                )
+                self._thread.start()
+        self._pending.set()
+
+    def _run(self) -> None:
+        assert self._pool is not None
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            try:
+                with self._pool.connection(timeout=2) as conn:
+                    conn.execute(queries.wake_lifefile_worker)
+            except Exception as exc:  # a thread of its own: nobody else would see it
+                log.warning("lifefile webhook: could not wake the worker (its sweep will): %s", exc)
+            time.sleep(self.interval)
