@@ -250,7 +250,7 @@ revoke execute on function private.receive_lifefile_delivery(text, jsonb, text, 
 from public;
 
 -- How long an event whose order is unknown waits before its next attempt: 1 min, doubling,
--- at most an hour apart; null after the tenth attempt (about five hours in all), when the
+-- at most an hour apart; null after the tenth attempt (about four hours in all), when the
 -- event stays 'unmatched' and listed until a link appears or an operator replays it.
 create or replace function private.lifefile_retry_delay(p_attempts integer)
 returns interval

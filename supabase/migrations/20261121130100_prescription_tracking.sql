@@ -102,7 +102,7 @@ on public.prescription_status_events (ticket_type, status);
 -- Functions ---------------------------------------------------------------------------------
 
 -- How long an event whose order is unknown waits before its next attempt: 1 min, doubling,
--- at most an hour apart; null after the tenth attempt (about five hours in all), when the
+-- at most an hour apart; null after the tenth attempt (about four hours in all), when the
 -- event stays 'unmatched' and listed until a link appears or an operator replays it.
 create or replace function private.lifefile_retry_delay(p_attempts integer)
 returns interval
