@@ -37,8 +37,7 @@ def pg_server() -> Iterator[str]:
         return
     root = Path(tempfile.mkdtemp(prefix="carehub-test-"))
     root.chmod(0o755)  # the server may run as another account (see app.localdb)
-    cluster = LocalCluster(root / "pg", free_port(), auth="trust",
-                           settings=TEST_CLUSTER_SETTINGS)
+    cluster = LocalCluster(root / "pg", free_port(), auth="trust", settings=TEST_CLUSTER_SETTINGS)
     cluster.start()
     try:
         yield cluster.url()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import psycopg
-import pytest
 
-from tests.helpers import add_member, as_anon, as_service, as_user, create_provider, create_user
+from tests.helpers import create_user
 
 
 def test_signup_creates_profile_with_role_from_app_metadata(conn: psycopg.Connection) -> None:

@@ -123,6 +123,19 @@ as $fn$
         )
 $fn$;
 
+-- Whether the caller writes prescriptions: a doctor or a specialist.
+create or replace function private.caller_can_prescribe()
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select exists (
+        select from public.profile as p
+        where p.id = (select auth.uid()) and p.role in ('doctor', 'specialist')
+    )
+$fn$;
+
 -- The kinds of active providers the caller acts for: a cheap first filter for open tickets.
 create or replace function private.current_provider_kinds()
 returns setof text
@@ -230,6 +243,7 @@ revoke execute on function private.secondary_sees_ticket(text, text) from public
 revoke execute on function private.caller_ticket_roles(text, text, uuid, uuid, uuid) from public;
 revoke execute on function private.provider_can_claim(uuid, text, text) from public;
 revoke execute on function private.caller_can_claim(text, text, text, text) from public;
+revoke execute on function private.caller_can_prescribe() from public;
 revoke execute on function private.current_provider_kinds() from public;
 revoke execute on function private.can_read_ticket(uuid) from public;
 revoke execute on function private.is_ticket_party(uuid) from public;
@@ -249,6 +263,7 @@ grant execute on function private.provider_can_claim(
 grant execute on function private.caller_can_claim(
     text, text, text, text
 ) to authenticated, service_role;
+grant execute on function private.caller_can_prescribe() to authenticated, service_role;
 grant execute on function private.current_provider_kinds() to authenticated, service_role;
 grant execute on function private.can_read_ticket(uuid) to authenticated, service_role;
 grant execute on function private.is_ticket_party(uuid) to authenticated, service_role;
@@ -1458,7 +1473,13 @@ begin
         case when tg_op <> 'DELETE' then new.prescription_id end
     ) and rx.sent_at is not null
     limit 1;
-    if v_sent_at is not null then
+    -- Anyone but the prescribing doctor is refused by RLS; they learn nothing from this.
+    if v_sent_at is not null and (
+        not private.is_api_request()
+        or private.is_prescribing_doctor(
+            case when tg_op = 'DELETE' then old.prescription_id else new.prescription_id end
+        )
+    ) then
         raise exception 'the prescription was sent on %; its items are frozen (CH007)', v_sent_at
             using errcode = 'CH007',
             hint = 'Cancel the ticket and write a new prescription to change it.';
@@ -1856,13 +1877,13 @@ using (
 drop policy if exists "Doctors can write prescriptions" on public.prescriptions;
 create policy "Doctors can write prescriptions"
 on public.prescriptions for insert to authenticated
-with check (doctor_id = (select auth.uid()));
+with check (doctor_id = (select auth.uid()) and (select private.caller_can_prescribe()));
 
 drop policy if exists "Prescribing doctors can update prescriptions" on public.prescriptions;
 create policy "Prescribing doctors can update prescriptions"
 on public.prescriptions for update to authenticated
 using (doctor_id = (select auth.uid()))
-with check (doctor_id = (select auth.uid()));
+with check (doctor_id = (select auth.uid()) and (select private.caller_can_prescribe()));
 
 drop policy if exists "Prescribing doctors can delete unsent prescriptions"
 on public.prescriptions;
