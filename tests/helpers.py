@@ -136,3 +136,23 @@ def add_member(
         " values (%s, %s, %s)",
         [provider_id, profile_id, member_role],
     )
+
+
+def pg_dump_schema(url: str) -> str:
+    """``pg_dump --schema-only`` of the database at ``url``."""
+    import subprocess
+
+    from app.localdb import find_bin_dir
+
+    result = subprocess.run(
+        [str(find_bin_dir() / "pg_dump"), "--schema-only", "--no-owner", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # \restrict / \unrestrict carry a random key per dump (pg_dump security fix); drop them.
+    return "".join(
+        line
+        for line in result.stdout.splitlines(keepends=True)
+        if not line.startswith(("\\restrict", "\\unrestrict"))
+    )
