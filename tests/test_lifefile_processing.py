@@ -105,6 +105,29 @@ def test_tracking_follows_the_prescriptions_lifefile_ids(conn: psycopg.Connectio
     assert (row["external_order_id"], row["rx_number"]) == ("LF-7", "RX-7")
 
 
+def test_tracking_follows_status_changes_made_in_the_app(conn: psycopg.Connection) -> None:
+    ticket = create_prescription_ticket(conn)
+    # The pharmacy works in the app, without Lifefile: the metrics still accrue.
+    for status in ("received", "processing"):
+        with as_user(conn, ticket.pharmacist):
+            conn.execute(
+                "update public.healthcare_tickets set status = %s where id = %s",
+                [status, ticket.ticket_id],
+            )
+    row = tracking(conn, ticket)
+    assert row["current_status"] == "processing"
+    assert row["received_at"] is not None
+    assert row["processing_time"] == row["processing_at"] - row["received_at"]
+    with as_user(conn, ticket.pharmacist):
+        conn.execute(
+            "update public.healthcare_tickets set status = 'cancelled' where id = %s",
+            [ticket.ticket_id],
+        )
+    row = tracking(conn, ticket)
+    assert row["current_status"] == "cancelled"
+    assert row["cancelled_at"] is not None
+
+
 def test_full_lifecycle_sets_each_timestamp_and_the_four_metrics(
     conn: psycopg.Connection,
 ) -> None:

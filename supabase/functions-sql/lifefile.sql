@@ -411,6 +411,13 @@ begin
     from public.ticket_statuses as s
     where s.ticket_type = 'prescription' and s.status = v_tracking.current_status;
 
+    -- When the status was reached, as Lifefile says (the earliest report wins); set before the
+    -- ticket moves, so the tracking trigger's own clock does not stand in for it.
+    execute pg_catalog.format(
+        'update public.prescription_tracking set %1$I = least(%1$I, $1) where id = $2',
+        v_status || '_at'
+    ) using v_occurred, v_tracking.id;
+
     if v_ticket_terminal then
         v_note := pg_catalog.format('ticket already %s: recorded only', v_ticket.status);
     elsif v_rank <= v_ticket_rank then
@@ -435,10 +442,6 @@ begin
     end if;
 
     v_is_newest := v_tracking.last_event_at is null or v_occurred >= v_tracking.last_event_at;
-    execute pg_catalog.format(
-        'update public.prescription_tracking set %1$I = least(%1$I, $1) where id = $2',
-        v_status || '_at'
-    ) using v_occurred, v_tracking.id;
     update public.prescription_tracking as t
     set
         current_status = case
@@ -622,9 +625,12 @@ $fn$;
 
 -- Trigger (healthcare_tickets, after insert or update of status): a prescription ticket that
 -- has left 'created' for anything but cancellation gets its tracking row, from its
--- prescription (order id, rx number, medications). Security definer: the doctor who sends the
--- ticket may not write tracking rows.
-create or replace function private.create_prescription_tracking()
+-- prescription (order id, rx number, medications); afterwards the row follows every status
+-- the ticket reaches, whoever moves it (a pharmacy working in the app, Lifefile, an admin):
+-- current status and the time each status was first reached, so the metrics cover every
+-- pharmacy. Security definer: the doctor or pharmacist who moves the ticket may not write
+-- tracking rows.
+create or replace function private.track_prescription_ticket()
 returns trigger
 language plpgsql
 security definer
@@ -655,8 +661,23 @@ begin
         from public.prescription_items as item
         where item.prescription_id = p.id
     ) as i on true
-    where p.id = new.prescription_id
+    -- A ticket cancelled before it was ever sent has nothing to track.
+    where p.id = new.prescription_id and new.status <> 'cancelled'
     on conflict (ticket_id) do nothing;
+
+    if new.status <> 'sent' then
+        execute pg_catalog.format(
+            'update public.prescription_tracking as t'
+            ' set current_status = case when s_new.rank > s_old.rank then $1'
+            ' else t.current_status end,'
+            ' %1$I = coalesce(t.%1$I, pg_catalog.now())'
+            ' from public.ticket_statuses as s_new, public.ticket_statuses as s_old'
+            ' where t.ticket_id = $2'
+            ' and s_new.ticket_type = t.ticket_type and s_new.status = $1'
+            ' and s_old.ticket_type = t.ticket_type and s_old.status = t.current_status',
+            new.status || '_at'
+        ) using new.status, new.id;
+    end if;
     return null;
 end
 $fn$;
@@ -715,20 +736,20 @@ revoke execute on function private.try_process_lifefile_event(uuid) from public;
 revoke execute on function private.process_lifefile_events(integer) from public;
 revoke execute on function private.replay_lifefile_event(uuid) from public;
 revoke execute on function private.replay_lifefile_events(text) from public;
-revoke execute on function private.create_prescription_tracking() from public;
+revoke execute on function private.track_prescription_ticket() from public;
 revoke execute on function private.follow_prescription_lifefile_ids() from public;
 revoke execute on function private.wake_unmatched_lifefile_events() from public;
 
-drop trigger if exists create_prescription_tracking on public.healthcare_tickets;
-create trigger create_prescription_tracking
+drop trigger if exists track_prescription_ticket on public.healthcare_tickets;
+create trigger track_prescription_ticket
 after insert or update of status on public.healthcare_tickets
 for each row
 when (
     new.ticket_type = 'prescription'
     and new.prescription_id is not null
-    and new.status not in ('created', 'cancelled')
+    and new.status <> 'created'
 )
-execute function private.create_prescription_tracking();
+execute function private.track_prescription_ticket();
 
 drop trigger if exists follow_prescription_lifefile_ids on public.prescriptions;
 create trigger follow_prescription_lifefile_ids

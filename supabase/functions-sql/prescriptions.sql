@@ -126,7 +126,13 @@ begin
         case when tg_op <> 'DELETE' then new.prescription_id end
     ) and rx.sent_at is not null
     limit 1;
-    if v_sent_at is not null then
+    -- Anyone but the prescribing doctor is refused by RLS; they learn nothing from this.
+    if v_sent_at is not null and (
+        not private.is_api_request()
+        or private.is_prescribing_doctor(
+            case when tg_op = 'DELETE' then old.prescription_id else new.prescription_id end
+        )
+    ) then
         raise exception 'the prescription was sent on %; its items are frozen (CH007)', v_sent_at
             using errcode = 'CH007',
             hint = 'Cancel the ticket and write a new prescription to change it.';

@@ -117,6 +117,19 @@ as $fn$
         )
 $fn$;
 
+-- Whether the caller writes prescriptions: a doctor or a specialist.
+create or replace function private.caller_can_prescribe()
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select exists (
+        select from public.profile as p
+        where p.id = (select auth.uid()) and p.role in ('doctor', 'specialist')
+    )
+$fn$;
+
 -- The kinds of active providers the caller acts for: a cheap first filter for open tickets.
 create or replace function private.current_provider_kinds()
 returns setof text
@@ -224,6 +237,7 @@ revoke execute on function private.secondary_sees_ticket(text, text) from public
 revoke execute on function private.caller_ticket_roles(text, text, uuid, uuid, uuid) from public;
 revoke execute on function private.provider_can_claim(uuid, text, text) from public;
 revoke execute on function private.caller_can_claim(text, text, text, text) from public;
+revoke execute on function private.caller_can_prescribe() from public;
 revoke execute on function private.current_provider_kinds() from public;
 revoke execute on function private.can_read_ticket(uuid) from public;
 revoke execute on function private.is_ticket_party(uuid) from public;
@@ -243,6 +257,7 @@ grant execute on function private.provider_can_claim(
 grant execute on function private.caller_can_claim(
     text, text, text, text
 ) to authenticated, service_role;
+grant execute on function private.caller_can_prescribe() to authenticated, service_role;
 grant execute on function private.current_provider_kinds() to authenticated, service_role;
 grant execute on function private.can_read_ticket(uuid) to authenticated, service_role;
 grant execute on function private.is_ticket_party(uuid) to authenticated, service_role;

@@ -123,6 +123,19 @@ as $fn$
         )
 $fn$;
 
+-- Whether the caller writes prescriptions: a doctor or a specialist.
+create or replace function private.caller_can_prescribe()
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select exists (
+        select from public.profile as p
+        where p.id = (select auth.uid()) and p.role in ('doctor', 'specialist')
+    )
+$fn$;
+
 -- The kinds of active providers the caller acts for: a cheap first filter for open tickets.
 create or replace function private.current_provider_kinds()
 returns setof text
@@ -230,6 +243,7 @@ revoke execute on function private.secondary_sees_ticket(text, text) from public
 revoke execute on function private.caller_ticket_roles(text, text, uuid, uuid, uuid) from public;
 revoke execute on function private.provider_can_claim(uuid, text, text) from public;
 revoke execute on function private.caller_can_claim(text, text, text, text) from public;
+revoke execute on function private.caller_can_prescribe() from public;
 revoke execute on function private.current_provider_kinds() from public;
 revoke execute on function private.can_read_ticket(uuid) from public;
 revoke execute on function private.is_ticket_party(uuid) from public;
@@ -249,6 +263,7 @@ grant execute on function private.provider_can_claim(
 grant execute on function private.caller_can_claim(
     text, text, text, text
 ) to authenticated, service_role;
+grant execute on function private.caller_can_prescribe() to authenticated, service_role;
 grant execute on function private.current_provider_kinds() to authenticated, service_role;
 grant execute on function private.can_read_ticket(uuid) to authenticated, service_role;
 grant execute on function private.is_ticket_party(uuid) to authenticated, service_role;
@@ -1458,7 +1473,13 @@ begin
         case when tg_op <> 'DELETE' then new.prescription_id end
     ) and rx.sent_at is not null
     limit 1;
-    if v_sent_at is not null then
+    -- Anyone but the prescribing doctor is refused by RLS; they learn nothing from this.
+    if v_sent_at is not null and (
+        not private.is_api_request()
+        or private.is_prescribing_doctor(
+            case when tg_op = 'DELETE' then old.prescription_id else new.prescription_id end
+        )
+    ) then
         raise exception 'the prescription was sent on %; its items are frozen (CH007)', v_sent_at
             using errcode = 'CH007',
             hint = 'Cancel the ticket and write a new prescription to change it.';
@@ -1655,7 +1676,9 @@ using (
     or primary_provider_id = any(array(select private.current_provider_ids()))
     or (
         secondary_provider_id = any(array(select private.current_provider_ids()))
-        and private.secondary_sees_ticket(ticket_type, status)
+        -- private.secondary_sees_ticket(), spelt out: a function with a search_path setting is
+        -- never inlined, and this runs for every row.
+        and not (ticket_type = 'prescription' and status = 'created')
     )
     or (select private.is_admin())
 );
@@ -1689,7 +1712,9 @@ using (
     or primary_provider_id = any(array(select private.current_provider_ids()))
     or (
         secondary_provider_id = any(array(select private.current_provider_ids()))
-        and private.secondary_sees_ticket(ticket_type, status)
+        -- private.secondary_sees_ticket(), spelt out: a function with a search_path setting is
+        -- never inlined, and this runs for every row.
+        and not (ticket_type = 'prescription' and status = 'created')
     )
     or (select private.is_admin())
 )
@@ -1736,7 +1761,12 @@ drop policy if exists "Thread members can read threads" on public.chat_threads;
 create policy "Thread members can read threads"
 on public.chat_threads for select to authenticated
 using (
-    id = any(array(select private.current_thread_ids()))
+    -- A correlated lookup of the caller's own membership (primary key), not an array of all
+    -- their threads: a pharmacist is a member of thousands.
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_threads.id and m.profile_id = (select auth.uid())
+    )
     or (ticket_id is null and created_by = (select auth.uid()))
     or (select private.is_admin())
 );
@@ -1749,8 +1779,18 @@ with check (ticket_id is null and created_by = (select auth.uid()));
 drop policy if exists "Thread members can rename threads" on public.chat_threads;
 create policy "Thread members can rename threads"
 on public.chat_threads for update to authenticated
-using (id = any(array(select private.current_thread_ids())))
-with check (id = any(array(select private.current_thread_ids())));
+using (
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_threads.id and m.profile_id = (select auth.uid())
+    )
+)
+with check (
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_threads.id and m.profile_id = (select auth.uid())
+    )
+);
 
 -- From policies/chat_thread_members.sql
 -- ------------------------------------------------------------------------------------------
@@ -1765,6 +1805,13 @@ revoke all on public.chat_thread_members from anon, authenticated, service_role;
 grant select, insert, delete on public.chat_thread_members to authenticated;
 grant update (last_read_at) on public.chat_thread_members to authenticated;
 grant select, insert, update, delete on public.chat_thread_members to service_role;
+
+-- Listed first for the reader: the policies of chat_threads and chat_messages look up the
+-- caller's own row, which this policy admits without computing the caller's threads.
+drop policy if exists "Users can read their own memberships" on public.chat_thread_members;
+create policy "Users can read their own memberships"
+on public.chat_thread_members for select to authenticated
+using (profile_id = (select auth.uid()));
 
 drop policy if exists "Thread members can read members" on public.chat_thread_members;
 create policy "Thread members can read members"
@@ -1809,7 +1856,12 @@ drop policy if exists "Thread members can read messages" on public.chat_messages
 create policy "Thread members can read messages"
 on public.chat_messages for select to authenticated
 using (
-    thread_id = any(array(select private.current_thread_ids()))
+    -- The caller's own membership row (primary key lookup): cheap per row, where an array of
+    -- every thread the caller is in would cost per statement what a busy pharmacist has.
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_messages.thread_id and m.profile_id = (select auth.uid())
+    )
     or (select private.is_admin())
 );
 
@@ -1818,7 +1870,10 @@ create policy "Thread members can post messages"
 on public.chat_messages for insert to authenticated
 with check (
     sender_id = (select auth.uid())
-    and thread_id = any(array(select private.current_thread_ids()))
+    and exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_messages.thread_id and m.profile_id = (select auth.uid())
+    )
 );
 
 -- From policies/prescriptions.sql
@@ -1856,13 +1911,13 @@ using (
 drop policy if exists "Doctors can write prescriptions" on public.prescriptions;
 create policy "Doctors can write prescriptions"
 on public.prescriptions for insert to authenticated
-with check (doctor_id = (select auth.uid()));
+with check (doctor_id = (select auth.uid()) and (select private.caller_can_prescribe()));
 
 drop policy if exists "Prescribing doctors can update prescriptions" on public.prescriptions;
 create policy "Prescribing doctors can update prescriptions"
 on public.prescriptions for update to authenticated
 using (doctor_id = (select auth.uid()))
-with check (doctor_id = (select auth.uid()));
+with check (doctor_id = (select auth.uid()) and (select private.caller_can_prescribe()));
 
 drop policy if exists "Prescribing doctors can delete unsent prescriptions"
 on public.prescriptions;

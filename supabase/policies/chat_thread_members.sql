@@ -9,6 +9,13 @@ grant select, insert, delete on public.chat_thread_members to authenticated;
 grant update (last_read_at) on public.chat_thread_members to authenticated;
 grant select, insert, update, delete on public.chat_thread_members to service_role;
 
+-- Listed first for the reader: the policies of chat_threads and chat_messages look up the
+-- caller's own row, which this policy admits without computing the caller's threads.
+drop policy if exists "Users can read their own memberships" on public.chat_thread_members;
+create policy "Users can read their own memberships"
+on public.chat_thread_members for select to authenticated
+using (profile_id = (select auth.uid()));
+
 drop policy if exists "Thread members can read members" on public.chat_thread_members;
 create policy "Thread members can read members"
 on public.chat_thread_members for select to authenticated

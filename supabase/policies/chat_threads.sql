@@ -15,7 +15,12 @@ drop policy if exists "Thread members can read threads" on public.chat_threads;
 create policy "Thread members can read threads"
 on public.chat_threads for select to authenticated
 using (
-    id = any(array(select private.current_thread_ids()))
+    -- A correlated lookup of the caller's own membership (primary key), not an array of all
+    -- their threads: a pharmacist is a member of thousands.
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_threads.id and m.profile_id = (select auth.uid())
+    )
     or (ticket_id is null and created_by = (select auth.uid()))
     or (select private.is_admin())
 );
@@ -28,5 +33,15 @@ with check (ticket_id is null and created_by = (select auth.uid()));
 drop policy if exists "Thread members can rename threads" on public.chat_threads;
 create policy "Thread members can rename threads"
 on public.chat_threads for update to authenticated
-using (id = any(array(select private.current_thread_ids())))
-with check (id = any(array(select private.current_thread_ids())));
+using (
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_threads.id and m.profile_id = (select auth.uid())
+    )
+)
+with check (
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_threads.id and m.profile_id = (select auth.uid())
+    )
+);

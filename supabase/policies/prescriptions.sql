@@ -30,13 +30,13 @@ using (
 drop policy if exists "Doctors can write prescriptions" on public.prescriptions;
 create policy "Doctors can write prescriptions"
 on public.prescriptions for insert to authenticated
-with check (doctor_id = (select auth.uid()));
+with check (doctor_id = (select auth.uid()) and (select private.caller_can_prescribe()));
 
 drop policy if exists "Prescribing doctors can update prescriptions" on public.prescriptions;
 create policy "Prescribing doctors can update prescriptions"
 on public.prescriptions for update to authenticated
 using (doctor_id = (select auth.uid()))
-with check (doctor_id = (select auth.uid()));
+with check (doctor_id = (select auth.uid()) and (select private.caller_can_prescribe()));
 
 drop policy if exists "Prescribing doctors can delete unsent prescriptions"
 on public.prescriptions;
