@@ -84,7 +84,7 @@ def test_ticket_migrations_keep_every_legacy_row_and_query_working(
         [doctor, pharmacy, patient, appointment],
     ).fetchone()[0]  # type: ignore[index]
     before = {
-        table: conn.execute(f"select count(*) from public.{table}").fetchone()  # noqa: S608
+        table: conn.execute(f"select count(*) from public.{table}").fetchone()
         for table in ("chat_threads", "chat_thread_members", "chat_messages", "prescriptions")
     }
 
@@ -92,7 +92,7 @@ def test_ticket_migrations_keep_every_legacy_row_and_query_working(
     assert BASELINE in [m.file_name for m in applied]  # recorded, and a no-op here
 
     for table, count in before.items():
-        assert conn.execute(f"select count(*) from public.{table}").fetchone() == count  # noqa: S608
+        assert conn.execute(f"select count(*) from public.{table}").fetchone() == count
     legacy = conn.execute(
         "select th.ticket_id, m.kind, m.metadata from public.chat_threads as th"
         " join public.chat_messages as m on m.thread_id = th.id where th.id = %s",

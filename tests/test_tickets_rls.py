@@ -433,18 +433,18 @@ def test_state_machine_tables_are_read_only_and_hidden_from_anon(
     user = create_user(conn, "patient")
     for table in ("ticket_types", "ticket_statuses", "ticket_status_transitions"):
         with as_user(conn, user) as c:
-            count = c.execute(f"select count(*) from public.{table}").fetchone()  # noqa: S608
+            count = c.execute(f"select count(*) from public.{table}").fetchone()
             assert count is not None
             assert count[0] > 0
         for statement in (
-            f"delete from public.{table}",  # noqa: S608
-            f"update public.{table} set ticket_type = ticket_type",  # noqa: S608
-            f"insert into public.{table} (ticket_type) values ('x')",  # noqa: S608
+            f"delete from public.{table}",
+            f"update public.{table} set ticket_type = ticket_type",
+            f"insert into public.{table} (ticket_type) values ('x')",
         ):
             with as_user(conn, user) as c, raises_sqlstate("42501"):
                 c.execute(statement)
         with as_anon(conn) as c, raises_sqlstate("42501"):
-            c.execute(f"select 1 from public.{table}")  # noqa: S608
+            c.execute(f"select 1 from public.{table}")
 
 
 def test_realtime_ticket_channel_admits_only_parties(conn: psycopg.Connection) -> None:

@@ -329,7 +329,7 @@ def test_timeline_is_append_only_for_every_role(conn: psycopg.Connection) -> Non
     for statement in (
         "update public.ticket_timeline set source = 'forged'",
         "delete from public.ticket_timeline",
-        "insert into public.ticket_timeline (ticket_id, event_type, actor_kind, source)"  # noqa: S608
+        "insert into public.ticket_timeline (ticket_id, event_type, actor_kind, source)"
         f" values ('{ticket}', 'forged', 'system', 'app')",
     ):
         with as_service(conn) as c, raises_sqlstate("42501"):
@@ -399,12 +399,12 @@ def test_sent_prescription_is_frozen_but_keeps_its_order_numbers_writable(
     for column, value in (("medications", "'[]'"), ("notes", "'x'"), ("patient_id", "null")):
         with as_user(conn, world.doctor.owner) as c, raises_sqlstate("CH007", "frozen"):
             c.execute(
-                f"update public.prescriptions set {column} = {value} where id = %s",  # noqa: S608
+                f"update public.prescriptions set {column} = {value} where id = %s",
                 [rx[0]],
             )
         with raises_sqlstate("CH007", "frozen"):
             conn.execute(
-                f"update public.prescriptions set {column} = {value} where id = %s",  # noqa: S608
+                f"update public.prescriptions set {column} = {value} where id = %s",
                 [rx[0]],
             )
 

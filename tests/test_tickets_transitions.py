@@ -313,8 +313,7 @@ def test_parties_cannot_change_what_a_ticket_is_about(
     for user in (world.doctor.owner, world.patient, world.admin):
         with as_user(conn, user) as c, raises_sqlstate("CH007", column):
             c.execute(
-                f"update public.healthcare_tickets set {column} = {value_sql}"  # noqa: S608
-                " where id = %(id)s",
+                f"update public.healthcare_tickets set {column} = {value_sql} where id = %(id)s",
                 params,
             )
 
@@ -326,8 +325,7 @@ def test_bookkeeping_columns_are_not_writable_through_the_api(conn: psycopg.Conn
         value = "gen_random_uuid()" if column in ("id", "legacy_thread_id") else "now()"
         with as_user(conn, world.doctor.owner) as c, raises_sqlstate("42501"):
             c.execute(
-                f"update public.healthcare_tickets set {column} = {value}"  # noqa: S608
-                " where id = %s",
+                f"update public.healthcare_tickets set {column} = {value} where id = %s",
                 [ticket],
             )
 

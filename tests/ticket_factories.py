@@ -100,7 +100,7 @@ def insert_ticket(conn: psycopg.Connection, ticket_type: str, **columns: Any) ->
     names = ["ticket_type", *columns]
     values = [ticket_type, *columns.values()]
     row = conn.execute(
-        f"insert into public.healthcare_tickets ({', '.join(names)})"  # noqa: S608
+        f"insert into public.healthcare_tickets ({', '.join(names)})"
         f" values ({', '.join(['%s'] * len(values))}) returning id",
         values,
     ).fetchone()
