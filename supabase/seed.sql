@@ -247,83 +247,40 @@ inner join public.chat_threads as th on m.ticket_id::uuid = th.ticket_id
 on conflict (id) do nothing;
 
 -- Lifefile fulfilment tracking ---------------------------------------------------------------
--- Ids start with 40000000-…. A second prescription of Dr Lovelace's for Pat Patient, sent to
--- Green Cross Pharmacy as Lifefile order LF-DEMO-1001, which Lifefile has reported received and
--- being processed (through the real inbox and processing, so history and notifications exist).
+-- The prescription ticket above is Lifefile order LF-DEMO-1001. Lifefile has reported it sent,
+-- received and in preparation (stored and processed through the real inbox, so its tracking
+-- row and status history exist; the ticket was already there, so it does not move).
 -- `carehub webhooks send-test --status shipped --order LF-DEMO-1001` moves it on.
-insert into public.prescriptions (
-    id, doctor_id, pharmacy_id, patient_id, medications, notes, external_order_id, rx_number
-)
-values (
-    '40000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002',
-    '10000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000005',
-    '[{"name": "Metformin 500 mg", "dosage": "1 tablet twice a day"}]',
-    'Take with meals.', 'LF-DEMO-1001', 'RX-DEMO-1001'
-)
-on conflict (id) do nothing;
+update public.prescriptions
+set external_order_id = 'LF-DEMO-1001'
+where id = '30000000-0000-4000-8000-000000000201' and external_order_id is null;
 
--- Not "on conflict do nothing": once the ticket is sent its items are frozen, and the freeze
--- trigger runs before any conflict is seen.
-insert into public.prescription_items (
-    id, prescription_id, medication_name, dosage, quantity, directions, days_supply
-)
-select
-    '40000000-0000-4000-8000-000000000002' as id,
-    '40000000-0000-4000-8000-000000000001' as prescription_id,
-    'Metformin 500 mg' as medication_name,
-    '500 mg' as dosage,
-    60 as quantity,
-    'One tablet twice a day with meals' as directions,
-    30 as days_supply
-where not exists (
-    select from public.prescription_items
-    where id = '40000000-0000-4000-8000-000000000002'
-);
-
-insert into public.healthcare_tickets (
-    id, ticket_type, status, patient_id, primary_provider_id, secondary_provider_id,
-    prescription_id, created_by, title, created_at
-)
-values (
-    '40000000-0000-4000-8000-000000000003', 'prescription', 'created',
-    '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
-    '10000000-0000-4000-8000-000000000002', '40000000-0000-4000-8000-000000000001',
-    '00000000-0000-4000-8000-000000000002', 'Metformin for Pat Patient',
-    now() - interval '3 hours'
-)
-on conflict (id) do nothing;
-
-update public.healthcare_tickets
-set status = 'sent'
-where id = '40000000-0000-4000-8000-000000000003' and status = 'created';
-
--- The pushes Lifefile sent, timed from when the ticket was created (so a re-run sends the same
--- events again, which the inbox recognises as duplicates).
+-- Timed before the ticket was created (the seed creates everything at once), and the same on
+-- every run, so a re-run sends the same events again, which the inbox recognises as duplicates.
 select r.event_status
 from public.healthcare_tickets as t
 cross join
     lateral (
         values
-        ('SENT_TO_PHARMACY', interval '5 minutes'),
-        ('order_received', interval '20 minutes'),
-        ('order_processing', interval '95 minutes')
-    ) as e (status, after_created)
+        ('SENT_TO_PHARMACY', interval '50 minutes'),
+        ('order_received', interval '35 minutes'),
+        ('order_processing', interval '10 minutes')
+    ) as e (status, before_created)
 cross join
     lateral private.receive_lifefile_delivery(
         pg_catalog.jsonb_build_object(
             'eventType', 'prescription.status.update',
-            'timestamp', t.created_at + e.after_created,
+            'timestamp', t.created_at - e.before_created,
             'prescription', pg_catalog.jsonb_build_object(
-                'rxNumber', 'RX-DEMO-1001', 'orderId', 'LF-DEMO-1001',
-                'medicationName', 'Metformin 500 mg', 'quantity', 60
+                'orderId', 'LF-DEMO-1001', 'medicationName', 'Amoxicillin', 'quantity', 21
             ),
             'status', pg_catalog.jsonb_build_object(
-                'current', e.status, 'changedAt', t.created_at + e.after_created
+                'current', e.status, 'changedAt', t.created_at - e.before_created
             )
         )::text,
         '{"user-agent": "carehub seed"}',
         'seed'
     ) as r
-where t.id = '40000000-0000-4000-8000-000000000003';
+where t.id = '30000000-0000-4000-8000-000000000101';
 
 select private.process_lifefile_events(100);

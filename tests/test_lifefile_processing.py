@@ -638,3 +638,26 @@ def test_users_cannot_reach_the_inbox_or_its_functions(
         conn.execute("select * from private.lifefile_webhook_events")
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_user(conn, getattr(tracked, who)):
         conn.execute("select private.process_lifefile_events(1)")
+
+
+def test_seed_gives_the_demo_prescription_lifefile_history_once(conn: psycopg.Connection) -> None:
+    from app.sqlfiles import split_statements
+    from tests.helpers import PROJECT_ROOT
+
+    seed = (PROJECT_ROOT / "supabase" / "seed.sql").read_text()
+    for _ in range(2):  # re-runnable
+        with conn.transaction():
+            for statement in split_statements(seed):
+                conn.execute(statement.text)
+    rows = conn.execute(
+        "select t.external_order_id, t.current_status, t.processing_time,"
+        " array_agg(h.status order by h.occurred_at)"
+        " from public.prescription_tracking as t"
+        " join public.prescription_status_events as h on h.tracking_id = t.id"
+        " group by t.id"
+    ).fetchall()
+    assert rows == [
+        ("LF-DEMO-1001", "processing", timedelta(minutes=25), ["sent", "received", "processing"])
+    ]
+    assert {r["status"] for r in inbox(conn)} == {"processed"}
+    assert len(inbox(conn)) == 3

@@ -422,7 +422,7 @@ begin
         v_note := pg_catalog.format('ticket already %s: recorded only', v_ticket.status);
     elsif v_rank <= v_ticket_rank then
         v_note := pg_catalog.format(
-            'ticket already %s (not behind %s): recorded only', v_ticket.status, v_status
+            'ticket already %s, at or past %s: recorded only', v_ticket.status, v_status
         );
     else
         v_source := pg_catalog.current_setting('app.source', true);
