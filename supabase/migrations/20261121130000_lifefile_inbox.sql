@@ -228,7 +228,7 @@ begin
         btrim(coalesce(v_flat ->> 'medicationName', v_flat ->> 'drugName')), ''
     );
     if btrim(v_flat ->> 'quantity') ~ '^[0-9]+(\.[0-9]+)?$' then
-        quantity := btrim(v_flat ->> 'quantity')::numeric;
+        quantity := nullif(btrim(v_flat ->> 'quantity')::numeric, 0);
     end if;
 end
 $fn$;
@@ -286,7 +286,11 @@ begin
                 v_payload := v_texts[v_index]::jsonb;
             exception when others then
                 -- What Python's parser accepts and jsonb refuses (\u0000, NaN).
-                p_error := pg_catalog.format('element %s is not valid JSON: %s', v_index, sqlerrm);
+                p_error := pg_catalog.format(
+                    '%s is not valid JSON: %s',
+                    case when p_events is null then 'the body' else 'element ' || v_index end,
+                    sqlerrm
+                );
                 exit;
             end;
             if private.lifefile_event_shape(v_payload) is null then
