@@ -17,16 +17,15 @@ Target: >= 500 stored events/s, p99 <= 50 ms, zero lost.
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import psycopg
@@ -65,97 +64,102 @@ class Run:
 Request = tuple[str, str, bytes | None, dict[str, str]]
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: the load generator is one thread
+    and spends as little CPU as it can, since it shares the machine with the server."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def encode_request(request: Request) -> bytes:
+    method, path, body, headers = request
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body or b'')}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
 def drive(port: int, requests: list[Request], connections: int, limit: float) -> Run:
-    """Send ``requests`` over ``connections`` keep-alive connections; stop at ``limit`` s."""
+    """Closed loop: ``connections`` connections each send their next request as soon as the
+    previous one is answered, until the requests run out or ``limit`` seconds pass."""
+    raw = [encode_request(r) for r in requests]
     run = Run()
-    lock = threading.Lock()
-    cursor = iter(range(len(requests)))
-    barrier = threading.Barrier(connections + 1)
-    deadline = [0.0]
 
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        latencies: list[float] = []
-        codes: dict[int, int] = {}
-        barrier.wait()
-        while time.perf_counter() < deadline[0]:
-            with lock:
-                index = next(cursor, None)
-            if index is None:
-                break
-            method, path, body, headers = requests[index]
-            started = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            latencies.append(time.perf_counter() - started)
-            codes[response.status] = codes.get(response.status, 0) + 1
-        conn.close()
-        with lock:
-            run.latencies.extend(latencies)
-            for code, count in codes.items():
-                run.codes[code] = run.codes.get(code, 0) + count
+    async def client(cursor: Iterator[int], deadline: float) -> None:
+        conn = Connection(port)
+        try:
+            for index in cursor:
+                if time.perf_counter() > deadline:
+                    break
+                started = time.perf_counter()
+                status = await conn.request(raw[index])
+                run.latencies.append(time.perf_counter() - started)
+                run.codes[status] = run.codes.get(status, 0) + 1
+        finally:
+            conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    started = time.perf_counter()
-    deadline[0] = started + limit
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    run.elapsed = time.perf_counter() - started
+    async def all_clients() -> None:
+        cursor = iter(range(len(raw)))
+        started = time.perf_counter()
+        await asyncio.gather(*(client(cursor, started + limit) for _ in range(connections)))
+        run.elapsed = time.perf_counter() - started
+
+    asyncio.run(all_clients())
     return run
 
 
 def drive_paced(port: int, requests: list[Request], rate: float, connections: int) -> Run:
-    """Offer ``requests`` at ``rate`` per second (open loop); latency counts from each
-    request's scheduled time, so queueing behind a slow response is measured, not hidden."""
+    """Open loop: request i is due at start + i / rate, whether or not earlier ones have been
+    answered (up to ``connections`` in flight); its latency counts from when it was due, so a
+    stalled server cannot hide its queue."""
+    raw = [encode_request(r) for r in requests]
     run = Run()
-    lock = threading.Lock()
-    cursor = iter(range(len(requests)))
-    barrier = threading.Barrier(connections + 1)
-    start = [0.0]
 
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        latencies: list[float] = []
-        service_times: list[float] = []
-        codes: dict[int, int] = {}
-        barrier.wait()
-        while True:
-            with lock:
-                index = next(cursor, None)
-            if index is None:
-                break
-            scheduled = start[0] + index / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            method, path, body, headers = requests[index]
-            sent = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            done = time.perf_counter()
-            latencies.append(done - scheduled)
-            service_times.append(done - sent)
-            codes[response.status] = codes.get(response.status, 0) + 1
-        conn.close()
-        with lock:
-            run.latencies.extend(latencies)
-            run.service_times.extend(service_times)
-            for code, count in codes.items():
-                run.codes[code] = run.codes.get(code, 0) + count
+    async def client(cursor: Iterator[int], start: float) -> None:
+        conn = Connection(port)
+        try:
+            for index in cursor:
+                due = start + index / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent = time.perf_counter()
+                status = await conn.request(raw[index])
+                done = time.perf_counter()
+                run.latencies.append(done - due)
+                run.service_times.append(done - sent)
+                run.codes[status] = run.codes.get(status, 0) + 1
+        finally:
+            conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    start[0] = time.perf_counter() + 0.05
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    run.elapsed = time.perf_counter() - start[0]
+    async def all_clients() -> None:
+        cursor = iter(range(len(raw)))
+        start = time.perf_counter() + 0.05
+        await asyncio.gather(*(client(cursor, start) for _ in range(connections)))
+        run.elapsed = time.perf_counter() - start
+
+    asyncio.run(all_clients())
     return run
 
 
