@@ -16,7 +16,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import create_app
 from app.config import RateLimit, Settings
+from app.db import EXTENSION_KEY as POOL_KEY
 from app.webhooks.lifefile import MAX_BODY_BYTES
 from tests.helpers import TestDatabase
 from tests.lifefile_factories import (
@@ -332,10 +334,13 @@ def test_without_secret_or_basic_auth_the_endpoint_is_503_not_configured(
 def test_service_starts_from_an_environment_without_lifefile_settings(
     database: TestDatabase,
 ) -> None:
-    settings = Settings.from_env({"DATABASE_URL": database.url})
-    with lifefile_app(database.url, **{"lifefile_webhook_secrets": ()}) as app:
-        assert not settings.lifefile_configured
-        assert app.test_client().get("/healthz").status_code == 200
+    app = create_app(Settings.from_env({"DATABASE_URL": database.url}))
+    try:
+        response = app.test_client().get("/healthz")
+    finally:
+        app.extensions[POOL_KEY].close()
+    assert response.status_code == 200
+    assert response.json["features"]["lifefile_webhook"].startswith("disabled")
 
 
 def test_get_is_a_health_check_without_secrets_or_data(
