@@ -738,6 +738,9 @@ begin
         raise exception 'only the practitioner of request % can approve it (CH008)',
             p_request_id
             using errcode = 'CH008';
+    elsif v_request.status <> 'pending' then
+        raise exception 'request % is already % (CH006)', p_request_id, v_request.status
+            using errcode = 'CH006', hint = 'Only pending requests can be approved.';
     end if;
     update public.reservation_request
     set status = 'approved', approved_by = (select auth.uid())
@@ -776,6 +779,9 @@ begin
         raise exception 'only the practitioner of request % can reject it (CH008)',
             p_request_id
             using errcode = 'CH008';
+    elsif v_request.status <> 'pending' then
+        raise exception 'request % is already % (CH006)', p_request_id, v_request.status
+            using errcode = 'CH006', hint = 'Only pending requests can be rejected.';
     end if;
     update public.reservation_request as r
     set status = 'rejected', rejection_reason = nullif(pg_catalog.btrim(p_reason), '')
@@ -814,6 +820,10 @@ begin
         raise exception 'only the practitioner or the patient of reservation % can cancel it '
             '(CH008)', p_reservation_id
             using errcode = 'CH008';
+    elsif v_reservation.status <> 'confirmed' then
+        raise exception 'reservation % is %; only a confirmed reservation can be cancelled '
+            '(CH001)', p_reservation_id, v_reservation.status
+            using errcode = 'CH001';
     end if;
     update public.reservation as r
     set status = 'cancelled', cancellation_reason = nullif(pg_catalog.btrim(p_reason), '')
