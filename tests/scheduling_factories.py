@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
@@ -16,20 +16,30 @@ from tests.helpers import create_user
 T = TypeVar("T")
 
 
-def create_practitioner(conn: psycopg.Connection, *, tz: str = "Europe/Madrid",
-                        approval_required: bool = True, role: str = "doctor") -> uuid.UUID:
+def create_practitioner(
+    conn: psycopg.Connection,
+    *,
+    tz: str = "Europe/Madrid",
+    approval_required: bool = True,
+    role: str = "doctor",
+) -> uuid.UUID:
     practitioner = create_user(conn, role, full_name=f"Dr {uuid.uuid4().hex[:6]}")
     conn.execute(
-        "update public.profile set timezone = %s, appointment_approval_required = %s"
-        " where id = %s",
+        "update public.profile set timezone = %s, appointment_approval_required = %s where id = %s",
         [tz, approval_required, practitioner],
     )
     return practitioner
 
 
-def create_service(conn: psycopg.Connection, practitioner: uuid.UUID, *,
-                   name: str = "General consultation", duration: int = 30,
-                   price: str = "50.00", is_active: bool = True) -> uuid.UUID:
+def create_service(
+    conn: psycopg.Connection,
+    practitioner: uuid.UUID,
+    *,
+    name: str = "General consultation",
+    duration: int = 30,
+    price: str = "50.00",
+    is_active: bool = True,
+) -> uuid.UUID:
     row = conn.execute(
         "insert into public.medical_service (profile_id, name, duration, price, is_active)"
         " values (%s, %s, %s, %s, %s) returning id",
@@ -39,18 +49,39 @@ def create_service(conn: psycopg.Connection, practitioner: uuid.UUID, *,
     return row[0]
 
 
-def create_rule(conn: psycopg.Connection, practitioner: uuid.UUID, day_of_week: int, *,
-                start: str = "09:00", end: str = "17:00", slot_duration: int = 30,
-                buffer_time: int = 0, capacity: int = 1,
-                effective_from: str = "2026-01-01", effective_to: str | None = None,
-                service: uuid.UUID | None = None, is_active: bool = True) -> uuid.UUID:
+def create_rule(
+    conn: psycopg.Connection,
+    practitioner: uuid.UUID,
+    day_of_week: int,
+    *,
+    start: str = "09:00",
+    end: str = "17:00",
+    slot_duration: int = 30,
+    buffer_time: int = 0,
+    capacity: int = 1,
+    effective_from: str = "2026-01-01",
+    effective_to: str | None = None,
+    service: uuid.UUID | None = None,
+    is_active: bool = True,
+) -> uuid.UUID:
     row = conn.execute(
         "insert into public.availability_rule (profile_id, service_id, day_of_week, start_time,"
         " end_time, slot_duration, buffer_time, max_appointments_per_slot, effective_from,"
         " effective_to, is_active) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " returning id",
-        [practitioner, service, day_of_week, start, end, slot_duration, buffer_time, capacity,
-         effective_from, effective_to, is_active],
+        [
+            practitioner,
+            service,
+            day_of_week,
+            start,
+            end,
+            slot_duration,
+            buffer_time,
+            capacity,
+            effective_from,
+            effective_to,
+            is_active,
+        ],
     ).fetchone()
     assert row is not None
     return row[0]
@@ -60,14 +91,18 @@ def create_rule(conn: psycopg.Connection, practitioner: uuid.UUID, day_of_week: 
 _next_offset = [0]
 
 
-def create_slot(conn: psycopg.Connection, practitioner: uuid.UUID, service: uuid.UUID, *,
-                capacity: int = 1, start: datetime | None = None,
-                minutes: int = 30) -> uuid.UUID:
+def create_slot(
+    conn: psycopg.Connection,
+    practitioner: uuid.UUID,
+    service: uuid.UUID,
+    *,
+    capacity: int = 1,
+    start: datetime | None = None,
+    minutes: int = 30,
+) -> uuid.UUID:
     if start is None:
         _next_offset[0] += 1
-        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(
-            days=1, hours=_next_offset[0]
-        )
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1, hours=_next_offset[0])
     row = conn.execute(
         "insert into public.time_slot (profile_id, service_id, start_time, end_time,"
         " max_reservations) values (%s, %s, %s, %s, %s) returning id",
@@ -86,8 +121,14 @@ def make_slot_started(conn: psycopg.Connection, slot: uuid.UUID) -> None:
     )
 
 
-def request(conn: psycopg.Connection, slot: uuid.UUID, *, name: str = "Maria Garcia",
-            phone: str = "+34600111222", details: dict[str, Any] | None = None) -> dict[str, Any]:
+def request(
+    conn: psycopg.Connection,
+    slot: uuid.UUID,
+    *,
+    name: str = "Maria Garcia",
+    phone: str = "+34600111222",
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """request_reservation on ``conn`` as whoever the connection currently is."""
     row = conn.execute(
         "select public.request_reservation(%s, %s, %s, %s::jsonb)",

@@ -42,7 +42,8 @@ def test_capacity_one_slot_takes_one_request_and_refuses_the_next_with_ch002(
 ) -> None:
     slot = create_slot(conn, doctor, service, capacity=1)
     first = anon_request(conn, slot)
-    assert first["status"] == "pending" and first["reservation_id"] is None
+    assert first["status"] == "pending"
+    assert first["reservation_id"] is None
     assert slot_row(conn, slot)["status"] == "pending_approval"
     assert sqlstate_of(lambda: anon_request(conn, slot, phone="+34600999888")) == "CH002"
     assert_counters_true(conn, slot)
@@ -70,8 +71,7 @@ def test_approving_all_holds_makes_the_slot_reserved(
     slot = create_slot(conn, doctor, service, capacity=2)
     requests = [anon_request(conn, slot, phone=f"+3460011122{n}") for n in range(2)]
     with as_user(conn, doctor):
-        conn.execute("select public.approve_reservation_request(%s)",
-                     [requests[0]["request_id"]])
+        conn.execute("select public.approve_reservation_request(%s)", [requests[0]["request_id"]])
     assert slot_row(conn, slot)["status"] == "pending_approval"
     with as_user(conn, doctor):
         reservation = conn.execute(
@@ -84,7 +84,10 @@ def test_approving_all_holds_makes_the_slot_reserved(
     assert str(reservation[2]) == "50.00"
     state = slot_row(conn, slot)
     assert (state["status"], state["current_reservations"], state["pending_requests"]) == (
-        "reserved", 2, 0)
+        "reserved",
+        2,
+        0,
+    )
     assert_counters_true(conn, slot)
 
 
@@ -101,7 +104,10 @@ def test_rejection_releases_the_hold(
     assert rejected == ("rejected", "Fully booked that day")
     state = slot_row(conn, slot)
     assert (state["status"], state["current_reservations"], state["expires_at"]) == (
-        "available", 0, None)
+        "available",
+        0,
+        None,
+    )
     assert anon_request(conn, slot, phone="+34600999888")["status"] == "pending"
     assert_counters_true(conn, slot)
 
@@ -119,20 +125,27 @@ def test_expiry_sweep_releases_holds_whose_time_ran_out(
     )
     expired = conn.execute("select public.expire_reservation_requests()").fetchone()
     assert expired == (1,)
-    statuses = dict(conn.execute(
-        "select id, status from public.reservation_request where slot_id = %s", [slot]
-    ).fetchall())
+    statuses = dict(
+        conn.execute(
+            "select id, status from public.reservation_request where slot_id = %s", [slot]
+        ).fetchall()
+    )
     assert statuses == {
-        uuid.UUID(stale["request_id"]): "expired", uuid.UUID(fresh["request_id"]): "pending"}
+        uuid.UUID(stale["request_id"]): "expired",
+        uuid.UUID(fresh["request_id"]): "pending",
+    }
     state = slot_row(conn, slot)
     assert (state["status"], state["current_reservations"], state["pending_requests"]) == (
-        "available", 1, 1)
+        "available",
+        1,
+        1,
+    )
     assert conn.execute("select public.expire_reservation_requests()").fetchone() == (0,)
     assert_counters_true(conn, slot)
 
 
 def test_practitioner_without_approval_gets_reservation_confirmed_at_once(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor = create_practitioner(conn, approval_required=False)
     slot = create_slot(conn, doctor, create_service(conn, doctor), capacity=1)
@@ -149,7 +162,10 @@ def test_practitioner_without_approval_gets_reservation_confirmed_at_once(
     assert row == ("confirmed", patient, "web", "approved", True)
     state = slot_row(conn, slot)
     assert (state["status"], state["current_reservations"], state["pending_requests"]) == (
-        "reserved", 1, 0)
+        "reserved",
+        1,
+        0,
+    )
     assert sqlstate_of(lambda: anon_request(conn, slot)) == "CH002"
     assert_counters_true(conn, slot)
 
@@ -160,12 +176,15 @@ def test_request_hold_defaults_to_thirty_minutes_and_never_outlives_the_slot(
     later = create_slot(conn, doctor, service)
     held = anon_request(conn, later)
     minutes = conn.execute(
-        "select extract(epoch from r.expires_at - r.created_at) / 60, r.requested_time = s.start_time"
+        "select extract(epoch from r.expires_at - r.created_at) / 60,"
+        " r.requested_time = s.start_time"
         " from public.reservation_request as r join public.time_slot as s on s.id = r.slot_id"
         " where r.id = %s",
         [held["request_id"]],
     ).fetchone()
-    assert minutes is not None and round(minutes[0]) == 30 and minutes[1]
+    assert minutes is not None
+    assert round(minutes[0]) == 30
+    assert minutes[1]
     soon = conn.execute(
         "insert into public.time_slot (profile_id, service_id, start_time, end_time)"
         " values (%s, %s, now() + interval '10 minutes', now() + interval '40 minutes')"
@@ -193,8 +212,14 @@ def test_expired_hold_cannot_be_approved(
         [held["request_id"]],
     )
     with as_user(conn, doctor):
-        assert sqlstate_of(lambda: conn.execute(
-            "select public.approve_reservation_request(%s)", [held["request_id"]])) == "CH006"
+        assert (
+            sqlstate_of(
+                lambda: conn.execute(
+                    "select public.approve_reservation_request(%s)", [held["request_id"]]
+                )
+            )
+            == "CH006"
+        )
     assert conn.execute("select count(*) from public.reservation").fetchone() == (0,)
     assert_counters_true(conn, slot)
 
@@ -210,15 +235,26 @@ def test_decided_request_cannot_be_approved_or_rejected_again(
     elif decision == "reject":
         conn.execute("select public.reject_reservation_request(%s, null)", [request_id])
     else:
-        conn.execute("update public.reservation_request set status = 'expired' where id = %s",
-                     [request_id])
+        conn.execute(
+            "update public.reservation_request set status = 'expired' where id = %s", [request_id]
+        )
     before = slot_row(conn, slot)
     with as_user(conn, doctor):
-        assert sqlstate_of(lambda: conn.execute(
-            "select public.approve_reservation_request(%s)", [request_id])) == "CH006"
+        assert (
+            sqlstate_of(
+                lambda: conn.execute("select public.approve_reservation_request(%s)", [request_id])
+            )
+            == "CH006"
+        )
     with as_user(conn, doctor):
-        assert sqlstate_of(lambda: conn.execute(
-            "select public.reject_reservation_request(%s, 'x')", [request_id])) == "CH006"
+        assert (
+            sqlstate_of(
+                lambda: conn.execute(
+                    "select public.reject_reservation_request(%s, 'x')", [request_id]
+                )
+            )
+            == "CH006"
+        )
     assert slot_row(conn, slot) == before
     assert_counters_true(conn, slot)
 
@@ -228,16 +264,23 @@ def test_blocked_slot_cannot_be_requested_until_unblocked(
 ) -> None:
     slot = create_slot(conn, doctor, service)
     with as_user(conn, doctor):
-        blocked = conn.execute("select status from public.block_time_slot(%s)",
-                               [slot]).fetchone()
+        blocked = conn.execute("select status from public.block_time_slot(%s)", [slot]).fetchone()
     assert blocked == ("blocked",)
     assert sqlstate_of(lambda: anon_request(conn, slot)) == "CH005"
-    assert sqlstate_of(lambda: conn.execute(
-        "insert into public.reservation (slot_id, patient_name, patient_phone)"
-        " values (%s, 'Direct', '+34600000001')", [slot])) == "CH005"
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "insert into public.reservation (slot_id, patient_name, patient_phone)"
+                " values (%s, 'Direct', '+34600000001')",
+                [slot],
+            )
+        )
+        == "CH005"
+    )
     with as_user(conn, doctor):
-        unblocked = conn.execute("select status from public.unblock_time_slot(%s)",
-                                 [slot]).fetchone()
+        unblocked = conn.execute(
+            "select status from public.unblock_time_slot(%s)", [slot]
+        ).fetchone()
     assert unblocked == ("available",)
     assert anon_request(conn, slot)["status"] == "pending"
     assert_counters_true(conn, slot)
@@ -249,8 +292,10 @@ def test_slot_with_bookings_cannot_be_blocked(
     slot = create_slot(conn, doctor, service, capacity=2)
     anon_request(conn, slot)
     with as_user(conn, doctor):
-        assert sqlstate_of(lambda: conn.execute(
-            "select public.block_time_slot(%s)", [slot])) == "CH001"
+        assert (
+            sqlstate_of(lambda: conn.execute("select public.block_time_slot(%s)", [slot]))
+            == "CH001"
+        )
     assert slot_row(conn, slot)["status"] == "available"
 
 
@@ -288,8 +333,9 @@ def test_blocked_slot_stays_blocked_when_it_starts(
     make_slot_started(conn, slot)
     conn.execute("select public.expire_time_slots()")
     assert slot_row(conn, slot)["status"] == "blocked"
-    assert conn.execute("select status from public.unblock_time_slot(%s)",
-                        [slot]).fetchone() == ("expired",)
+    assert conn.execute("select status from public.unblock_time_slot(%s)", [slot]).fetchone() == (
+        "expired",
+    )
 
 
 def test_inactive_service_slots_cannot_be_requested(
@@ -313,7 +359,8 @@ def test_cancelling_releases_the_place_and_reservation_moves_only_from_confirmed
         request_id = request(conn, slot)["request_id"]
     with as_user(conn, doctor):
         reservation = conn.execute(
-            "select id from public.approve_reservation_request(%s)", [request_id]).fetchone()
+            "select id from public.approve_reservation_request(%s)", [request_id]
+        ).fetchone()
     assert reservation is not None
     assert slot_row(conn, slot)["status"] == "reserved"
     with as_user(conn, patient):
@@ -327,12 +374,22 @@ def test_cancelling_releases_the_place_and_reservation_moves_only_from_confirmed
     assert_counters_true(conn, slot)
     for target in ("confirmed", "completed", "no_show"):
         with as_user(conn, doctor):
-            assert sqlstate_of(lambda t=target: conn.execute(
-                "update public.reservation set status = %s where id = %s",
-                [t, reservation[0]])) == "CH001"
+            assert (
+                sqlstate_of(
+                    lambda t=target: conn.execute(
+                        "update public.reservation set status = %s where id = %s",
+                        [t, reservation[0]],
+                    )
+                )
+                == "CH001"
+            )
     with as_user(conn, patient):
-        assert sqlstate_of(lambda: conn.execute(
-            "select public.cancel_reservation(%s, null)", [reservation[0]])) == "CH001"
+        assert (
+            sqlstate_of(
+                lambda: conn.execute("select public.cancel_reservation(%s, null)", [reservation[0]])
+            )
+            == "CH001"
+        )
     assert_counters_true(conn, slot)
 
 
@@ -355,9 +412,14 @@ def test_completed_and_no_show_keep_their_place_and_are_final(
         ).fetchone()
     assert row == (outcome == "no_show", outcome == "completed")
     assert slot_row(conn, slot)["current_reservations"] == 1
-    assert sqlstate_of(lambda: conn.execute(
-        "update public.reservation set status = 'cancelled' where id = %s",
-        [reservation[0]])) == "CH001"
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "update public.reservation set status = 'cancelled' where id = %s", [reservation[0]]
+            )
+        )
+        == "CH001"
+    )
     assert_counters_true(conn, slot)
 
 
@@ -366,15 +428,27 @@ def test_requests_and_reservations_cannot_move_to_another_slot(
 ) -> None:
     slot, other = create_slot(conn, doctor, service), create_slot(conn, doctor, service)
     request_id = anon_request(conn, slot)["request_id"]
-    assert sqlstate_of(lambda: conn.execute(
-        "update public.reservation_request set slot_id = %s where id = %s",
-        [other, request_id])) == "CH007"
-    reservation = conn.execute("select id from public.approve_reservation_request(%s)",
-                               [request_id]).fetchone()
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "update public.reservation_request set slot_id = %s where id = %s",
+                [other, request_id],
+            )
+        )
+        == "CH007"
+    )
+    reservation = conn.execute(
+        "select id from public.approve_reservation_request(%s)", [request_id]
+    ).fetchone()
     assert reservation is not None
-    assert sqlstate_of(lambda: conn.execute(
-        "update public.reservation set slot_id = %s where id = %s",
-        [other, reservation[0]])) == "CH007"
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "update public.reservation set slot_id = %s where id = %s", [other, reservation[0]]
+            )
+        )
+        == "CH007"
+    )
 
 
 def test_direct_inserts_by_the_system_are_counted_and_checked(
@@ -392,13 +466,26 @@ def test_direct_inserts_by_the_system_are_counted_and_checked(
         [slot],
     )
     assert sqlstate_of(lambda: conn.execute(insert, [slot])) == "CH002"
-    assert sqlstate_of(lambda: conn.execute(
-        "insert into public.reservation (slot_id, patient_name, patient_phone, status)"
-        " values (%s, 'Old', '+34600000003', 'completed')", [slot])) == "CH001"
-    assert sqlstate_of(lambda: conn.execute(
-        "insert into public.reservation_request (slot_id, patient_name, patient_phone,"
-        " requested_time, status) values (%s, 'X', '+34600000004', now(), 'approved')",
-        [slot])) == "CH001"
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "insert into public.reservation (slot_id, patient_name, patient_phone, status)"
+                " values (%s, 'Old', '+34600000003', 'completed')",
+                [slot],
+            )
+        )
+        == "CH001"
+    )
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "insert into public.reservation_request (slot_id, patient_name, patient_phone,"
+                " requested_time, status) values (%s, 'X', '+34600000004', now(), 'approved')",
+                [slot],
+            )
+        )
+        == "CH001"
+    )
     assert_counters_true(conn, slot)
     conn.execute("delete from public.reservation_request where slot_id = %s", [slot])
     conn.execute("delete from public.reservation where slot_id = %s", [slot])
@@ -416,8 +503,14 @@ def test_raising_capacity_reopens_a_full_slot_and_lowering_below_taken_fails(
     assert slot_row(conn, slot)["status"] == "available"
     anon_request(conn, slot, phone="+34600999888")
     with as_user(conn, doctor):
-        assert sqlstate_of(lambda: conn.execute(
-            "update public.time_slot set max_reservations = 1 where id = %s", [slot])) == "23514"
+        assert (
+            sqlstate_of(
+                lambda: conn.execute(
+                    "update public.time_slot set max_reservations = 1 where id = %s", [slot]
+                )
+            )
+            == "23514"
+        )
 
 
 def test_signed_in_patient_is_recorded_and_anon_patient_is_not(
@@ -430,9 +523,13 @@ def test_signed_in_patient_is_recorded_and_anon_patient_is_not(
     theirs = anon_request(conn, slot, phone="+34 600-111 333")["request_id"]
     with as_service(conn):
         service_made = request(conn, slot, phone="+34600111444")["request_id"]
-    rows = dict(conn.execute(
-        "select id, (patient_id, patient_phone) from public.reservation_request"
-        " where slot_id = %s", [slot]).fetchall())
+    rows = dict(
+        conn.execute(
+            "select id, (patient_id, patient_phone) from public.reservation_request"
+            " where slot_id = %s",
+            [slot],
+        ).fetchall()
+    )
     assert rows[uuid.UUID(mine)] == (str(patient), "+34600111222")
     assert rows[uuid.UUID(theirs)] == (None, "+34600111333")
     assert rows[uuid.UUID(service_made)] == (None, "+34600111444")
@@ -443,10 +540,16 @@ def test_request_details_are_stored(
 ) -> None:
     slot = create_slot(conn, doctor, service)
     details = {
-        "email": "maria@example.test", "age": 42, "gender": "female",
-        "chief_complaint": "Back pain", "symptoms": "Stiffness", "medical_history": "None",
-        "current_medications": "Ibuprofen", "allergies": "Penicillin",
-        "urgency_level": "high", "preferred_contact_method": "phone",
+        "email": "maria@example.test",
+        "age": 42,
+        "gender": "female",
+        "chief_complaint": "Back pain",
+        "symptoms": "Stiffness",
+        "medical_history": "None",
+        "current_medications": "Ibuprofen",
+        "allergies": "Penicillin",
+        "urgency_level": "high",
+        "preferred_contact_method": "phone",
     }
     request_id = anon_request(conn, slot, name="  Maria Garcia ", details=details)["request_id"]
     row = conn.execute(
@@ -455,8 +558,19 @@ def test_request_details_are_stored(
         " preferred_contact_method from public.reservation_request where id = %s",
         [request_id],
     ).fetchone()
-    assert row == ("Maria Garcia", "maria@example.test", 42, "female", "Back pain",
-                   "Stiffness", "None", "Ibuprofen", "Penicillin", "high", "phone")
+    assert row == (
+        "Maria Garcia",
+        "maria@example.test",
+        42,
+        "female",
+        "Back pain",
+        "Stiffness",
+        "None",
+        "Ibuprofen",
+        "Penicillin",
+        "high",
+        "phone",
+    )
 
 
 @pytest.mark.parametrize(
@@ -486,12 +600,22 @@ def test_request_details_are_stored(
     ],
 )
 def test_request_reservation_refuses_invalid_input(
-    conn: psycopg.Connection, doctor: uuid.UUID, service: uuid.UUID,
-    name: str | None, phone: str | None, details: Any
+    conn: psycopg.Connection,
+    doctor: uuid.UUID,
+    service: uuid.UUID,
+    name: str | None,
+    phone: str | None,
+    details: Any,
 ) -> None:
     slot = create_slot(conn, doctor, service)
     with as_anon(conn):
-        assert sqlstate_of(lambda: conn.execute(
-            "select public.request_reservation(%s, %s, %s, %s::jsonb)",
-            [slot, name, phone, json.dumps(details)])) == "22023"
+        assert (
+            sqlstate_of(
+                lambda: conn.execute(
+                    "select public.request_reservation(%s, %s, %s, %s::jsonb)",
+                    [slot, name, phone, json.dumps(details)],
+                )
+            )
+            == "22023"
+        )
     assert slot_row(conn, slot)["current_reservations"] == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,8 +23,9 @@ from tests.scheduling_factories import (
 T = TypeVar("T")
 
 
-def run_together(connections: list[psycopg.Connection],
-                 work: Callable[[int, psycopg.Connection], T]) -> list[T | BaseException]:
+def run_together(
+    connections: list[psycopg.Connection], work: Callable[[int, psycopg.Connection], T]
+) -> list[T | BaseException]:
     """Run work(i, connection) on one thread per connection, released at the same instant."""
     barrier = threading.Barrier(len(connections))
     results: list[T | BaseException] = [RuntimeError("did not run")] * len(connections)
@@ -34,7 +34,7 @@ def run_together(connections: list[psycopg.Connection],
         barrier.wait()
         try:
             results[index] = work(index, connections[index])
-        except BaseException as exc:  # noqa: BLE001 - collected and judged by the test
+        except BaseException as exc:
             results[index] = exc
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(connections))]
@@ -97,18 +97,23 @@ def test_concurrent_approvals_and_cancellations_keep_counters_exact(
             verb = "approve" if index % 2 == 0 else "reject"
             args = "%s" if verb == "approve" else "%s, 'race'"
             return connection.execute(
-                f"select public.{verb}_reservation_request({args})",  # noqa: S608
+                f"select public.{verb}_reservation_request({args})",
                 [request_ids[index // 2]],
             ).fetchone()
 
     results = run_together(connections, decide)
     assert Counter(outcome(r) for r in results) == {"ok": 5, "CH006": 5}
-    statuses = Counter(status for (status,) in conn.execute(
-        "select status from public.reservation_request where slot_id = %s", [slot]))
+    statuses = Counter(
+        status
+        for (status,) in conn.execute(
+            "select status from public.reservation_request where slot_id = %s", [slot]
+        )
+    )
     approved = statuses["approved"]
     assert approved + statuses["rejected"] == 5
-    assert conn.execute("select count(*) from public.reservation where slot_id = %s",
-                        [slot]).fetchone() == (approved,)
+    assert conn.execute(
+        "select count(*) from public.reservation where slot_id = %s", [slot]
+    ).fetchone() == (approved,)
     assert_counters_true(conn, slot)
 
 
@@ -123,8 +128,11 @@ def test_hold_run_out_is_expired_whichever_of_approve_and_sweep_comes_first(
     approver, sweeper = database.connect(autocommit=False), database.connect(autocommit=False)
     # The approver's transaction began before the hold ran out; the sweeper's after.
     approver.execute("select now()")
-    conn.execute("update public.reservation_request set expires_at = clock_timestamp()"
-                 " + interval '50 milliseconds' where id = %s", [request_id])
+    conn.execute(
+        "update public.reservation_request set expires_at = clock_timestamp()"
+        " + interval '50 milliseconds' where id = %s",
+        [request_id],
+    )
     conn.execute("select pg_sleep(0.1)")
     sweeper.execute("select now()")
     if first == "expire":
@@ -144,8 +152,9 @@ def test_hold_run_out_is_expired_whichever_of_approve_and_sweep_comes_first(
         assert sweeper.execute("select public.expire_reservation_requests()").fetchone() == (1,)
         sweeper.commit()
         final = "expired"
-    assert conn.execute("select status from public.reservation_request where id = %s",
-                        [request_id]).fetchone() == (final,)
+    assert conn.execute(
+        "select status from public.reservation_request where id = %s", [request_id]
+    ).fetchone() == (final,)
     assert conn.execute("select count(*) from public.reservation").fetchone() == (0,)
     assert_counters_true(conn, slot)
 
@@ -158,8 +167,11 @@ def test_sweep_skips_a_request_being_approved_and_the_approval_wins(
     with as_anon(conn):
         request_id = request(conn, slot)["request_id"]
     approver = database.connect(autocommit=False)
-    conn.execute("update public.reservation_request set expires_at = clock_timestamp()"
-                 " + interval '1 second' where id = %s", [request_id])
+    conn.execute(
+        "update public.reservation_request set expires_at = clock_timestamp()"
+        " + interval '1 second' where id = %s",
+        [request_id],
+    )
     approver.execute("select public.approve_reservation_request(%s)", [request_id])
     # The hold runs out while the approval is still uncommitted: the sweep must not wait for
     # it, nor expire what is being approved.
@@ -167,8 +179,9 @@ def test_sweep_skips_a_request_being_approved_and_the_approval_wins(
     assert conn.execute("select public.expire_reservation_requests()").fetchone() == (0,)
     approver.commit()
     assert conn.execute("select public.expire_reservation_requests()").fetchone() == (0,)
-    assert conn.execute("select status from public.reservation_request where id = %s",
-                        [request_id]).fetchone() == ("approved",)
+    assert conn.execute(
+        "select status from public.reservation_request where id = %s", [request_id]
+    ).fetchone() == ("approved",)
     assert slot_row(conn, slot)["status"] == "reserved"
     assert_counters_true(conn, slot)
 
@@ -185,11 +198,13 @@ def test_approve_racing_the_expiry_sweep_ends_in_exactly_one_outcome(
             request_id = request(conn, slot)["request_id"]
         connections = [database.connect(), database.connect()]
         # The hold runs out 0-38 ms from now, around when the two calls meet.
-        conn.execute("update public.reservation_request set expires_at = clock_timestamp()"
-                     " + %s * interval '2 milliseconds' where id = %s", [round_, request_id])
+        conn.execute(
+            "update public.reservation_request set expires_at = clock_timestamp()"
+            " + %s * interval '2 milliseconds' where id = %s",
+            [round_, request_id],
+        )
 
-        def act(index: int, connection: psycopg.Connection,
-                request_id: str = request_id) -> object:
+        def act(index: int, connection: psycopg.Connection, request_id: str = request_id) -> object:
             if index == 0:
                 with as_user(connection, doctor):
                     return connection.execute(
@@ -202,18 +217,21 @@ def test_approve_racing_the_expiry_sweep_ends_in_exactly_one_outcome(
             connection.close()
         # Whatever the sweep missed because the approval held the row, the next run settles.
         conn.execute("select public.expire_reservation_requests()")
-        status = conn.execute("select status from public.reservation_request where id = %s",
-                              [request_id]).fetchone()
+        status = conn.execute(
+            "select status from public.reservation_request where id = %s", [request_id]
+        ).fetchone()
         reservations = conn.execute(
             "select count(*) from public.reservation where request_id = %s", [request_id]
         ).fetchone()
         if outcome(approve_result) == "ok":
-            assert status == ("approved",) and reservations == (1,)
+            assert status == ("approved",)
+            assert reservations == (1,)
             assert sweep_result == (0,)
             outcomes["approved"] += 1
         else:
             assert outcome(approve_result) == "CH006"
-            assert status == ("expired",) and reservations == (0,)
+            assert status == ("expired",)
+            assert reservations == (0,)
             outcomes["expired"] += 1
         assert_counters_true(conn, slot)
     assert sum(outcomes.values()) == 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import psycopg
 import pytest
@@ -19,16 +19,19 @@ from tests.scheduling_factories import (
 )
 
 
-def generate(conn: psycopg.Connection, practitioner: uuid.UUID, service: uuid.UUID,
-             start: date, end: date) -> int:
-    row = conn.execute("select public.generate_time_slots(%s, %s, %s, %s)",
-                       [practitioner, service, start, end]).fetchone()
+def generate(
+    conn: psycopg.Connection, practitioner: uuid.UUID, service: uuid.UUID, start: date, end: date
+) -> int:
+    row = conn.execute(
+        "select public.generate_time_slots(%s, %s, %s, %s)", [practitioner, service, start, end]
+    ).fetchone()
     assert row is not None
     return row[0]
 
 
-def local_slots(conn: psycopg.Connection, practitioner: uuid.UUID,
-                tz: str) -> list[tuple[datetime, datetime, datetime]]:
+def local_slots(
+    conn: psycopg.Connection, practitioner: uuid.UUID, tz: str
+) -> list[tuple[datetime, datetime, datetime]]:
     """(local start, local end, UTC start) of every slot, in time order."""
     return conn.execute(
         "select start_time at time zone %(tz)s, end_time at time zone %(tz)s,"
@@ -51,8 +54,12 @@ DST_WEEKS = [
 
 @pytest.mark.parametrize(("tz", "monday", "sunday", "offset_before", "offset_after"), DST_WEEKS)
 def test_working_hours_stay_local_across_a_daylight_saving_change(
-    conn: psycopg.Connection, tz: str, monday: date, sunday: date, offset_before: int,
-    offset_after: int
+    conn: psycopg.Connection,
+    tz: str,
+    monday: date,
+    sunday: date,
+    offset_before: int,
+    offset_after: int,
 ) -> None:
     doctor = create_practitioner(conn, tz=tz)
     service = create_service(conn, doctor)
@@ -64,7 +71,8 @@ def test_working_hours_stay_local_across_a_daylight_saving_change(
     per_day = Counter(start.date() for start, _end, _utc in slots)
     assert per_day == {monday + timedelta(days=n): 16 for n in range(7)}
     assert {start.time() for start, _end, _utc in slots} == {
-        (datetime(2000, 1, 1, 9) + timedelta(minutes=30 * n)).time() for n in range(16)}
+        (datetime(2000, 1, 1, 9) + timedelta(minutes=30 * n)).time() for n in range(16)
+    }
     assert all(end - start == timedelta(minutes=30) for start, end, _utc in slots)
     # The same 09:00 local is a different UTC hour before and after the change.
     nine = {start.date(): utc for start, _end, utc in slots if start.time() == time(9)}
@@ -83,7 +91,7 @@ def test_local_times_skipped_by_the_spring_change_get_no_slot(conn: psycopg.Conn
 
 
 def test_the_repeated_hour_of_the_autumn_change_is_read_as_standard_time_without_overlap(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor = create_practitioner(conn, tz="America/New_York")
     service = create_service(conn, doctor)
@@ -95,12 +103,13 @@ def test_the_repeated_hour_of_the_autumn_change_is_read_as_standard_time_without
 
 
 def test_generation_is_idempotent_and_respects_existing_slots_of_any_status(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor = create_practitioner(conn, tz="Europe/Madrid")
     service = create_service(conn, doctor)
-    create_rule(conn, doctor, 1, start="09:00", end="12:00", slot_duration=45, buffer_time=15,
-                capacity=3)
+    create_rule(
+        conn, doctor, 1, start="09:00", end="12:00", slot_duration=45, buffer_time=15, capacity=3
+    )
     monday = date(2027, 1, 4)
     assert generate(conn, doctor, service, monday, monday + timedelta(days=6)) == 3
     assert generate(conn, doctor, service, monday, monday + timedelta(days=6)) == 0
@@ -116,29 +125,42 @@ def test_generation_is_idempotent_and_respects_existing_slots_of_any_status(
         (time(11), time(11, 45), 3, "available"),
     ]
     # A blocked slot still holds its time; a later run around it creates nothing over it.
-    conn.execute("delete from public.time_slot where profile_id = %s and"
-                 " (start_time at time zone 'Europe/Madrid')::time <> '10:00'", [doctor])
-    conn.execute("update public.time_slot set status = 'blocked' where profile_id = %s",
-                 [doctor])
+    conn.execute(
+        "delete from public.time_slot where profile_id = %s and"
+        " (start_time at time zone 'Europe/Madrid')::time <> '10:00'",
+        [doctor],
+    )
+    conn.execute("update public.time_slot set status = 'blocked' where profile_id = %s", [doctor])
     assert generate(conn, doctor, service, monday, monday) == 2
     assert generate(conn, doctor, service, monday, monday) == 0
 
 
 def test_rules_apply_only_where_active_effective_and_for_their_service(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor = create_practitioner(conn, tz="UTC")
     consult = create_service(conn, doctor, name="Consultation")
     follow_up = create_service(conn, doctor, name="Follow-up", duration=15)
-    create_rule(conn, doctor, 1, start="09:00", end="10:00", slot_duration=60,
-                effective_from="2027-01-11", effective_to="2027-01-18")
+    create_rule(
+        conn,
+        doctor,
+        1,
+        start="09:00",
+        end="10:00",
+        slot_duration=60,
+        effective_from="2027-01-11",
+        effective_to="2027-01-18",
+    )
     create_rule(conn, doctor, 2, start="09:00", end="10:00", slot_duration=60, is_active=False)
     create_rule(conn, doctor, 3, start="09:00", end="10:00", slot_duration=60, service=consult)
     # Mondays 4, 11, 18, 25 January: only the 11th and 18th are in the rule's dates.
     assert generate(conn, doctor, follow_up, date(2027, 1, 4), date(2027, 1, 31)) == 2
     assert generate(conn, doctor, consult, date(2027, 1, 4), date(2027, 1, 31)) == 4
-    by_service = dict(conn.execute(
-        "select service_id, count(*) from public.time_slot group by service_id").fetchall())
+    by_service = dict(
+        conn.execute(
+            "select service_id, count(*) from public.time_slot group by service_id"
+        ).fetchall()
+    )
     assert by_service == {follow_up: 2, consult: 4}
 
 
@@ -147,11 +169,12 @@ def test_slots_that_would_have_started_are_not_created(conn: psycopg.Connection)
     service = create_service(conn, doctor)
     for day_of_week in range(7):
         create_rule(conn, doctor, day_of_week, start="00:00", end="23:30", slot_duration=30)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     created = generate(conn, doctor, service, today - timedelta(days=3), today + timedelta(days=1))
     assert 47 <= created < 2 * 47  # tomorrow in full, what is left of today, no past day
-    assert conn.execute("select bool_and(start_time > now()) from public.time_slot"
-                        ).fetchone() == (True,)
+    assert conn.execute("select bool_and(start_time > now()) from public.time_slot").fetchone() == (
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -168,27 +191,40 @@ def test_generation_refuses_ranges_over_93_days_or_reversed(
 ) -> None:
     doctor = create_practitioner(conn, tz="UTC")
     service = create_service(conn, doctor)
-    assert sqlstate_of(lambda: conn.execute(
-        "select public.generate_time_slots(%s, %s, %s, %s)",
-        [doctor, service, start, end])) == sqlstate
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "select public.generate_time_slots(%s, %s, %s, %s)", [doctor, service, start, end]
+            )
+        )
+        == sqlstate
+    )
 
 
 def test_generation_refuses_a_service_of_another_practitioner_or_inactive(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor, other = create_practitioner(conn), create_practitioner(conn)
     theirs = create_service(conn, other)
     inactive = create_service(conn, doctor, is_active=False)
-    assert sqlstate_of(lambda: generate(conn, doctor, theirs, date(2027, 1, 1),
-                                        date(2027, 1, 7))) == "22023"
-    assert sqlstate_of(lambda: generate(conn, doctor, inactive, date(2027, 1, 1),
-                                        date(2027, 1, 7))) == "22023"
-    assert sqlstate_of(lambda: generate(conn, uuid.uuid4(), theirs, date(2027, 1, 1),
-                                        date(2027, 1, 7))) == "P0002"
+    assert (
+        sqlstate_of(lambda: generate(conn, doctor, theirs, date(2027, 1, 1), date(2027, 1, 7)))
+        == "22023"
+    )
+    assert (
+        sqlstate_of(lambda: generate(conn, doctor, inactive, date(2027, 1, 1), date(2027, 1, 7)))
+        == "22023"
+    )
+    assert (
+        sqlstate_of(
+            lambda: generate(conn, uuid.uuid4(), theirs, date(2027, 1, 1), date(2027, 1, 7))
+        )
+        == "P0002"
+    )
 
 
 def test_practitioner_generates_own_slots_through_the_api_but_not_anothers(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor, other = create_practitioner(conn, tz="UTC"), create_practitioner(conn, tz="UTC")
     service = create_service(conn, doctor)
@@ -196,25 +232,35 @@ def test_practitioner_generates_own_slots_through_the_api_but_not_anothers(
     with as_user(conn, doctor):
         assert generate(conn, doctor, service, date(2027, 1, 4), date(2027, 1, 4)) == 2
     with as_user(conn, other):
-        assert sqlstate_of(lambda: generate(conn, doctor, service, date(2027, 1, 11),
-                                            date(2027, 1, 11))) == "CH008"
+        assert (
+            sqlstate_of(
+                lambda: generate(conn, doctor, service, date(2027, 1, 11), date(2027, 1, 11))
+            )
+            == "CH008"
+        )
     patient = create_user(conn, "patient")
     with as_user(conn, patient):
-        assert sqlstate_of(lambda: generate(conn, patient, service, date(2027, 1, 11),
-                                            date(2027, 1, 11))) == "22023"
+        assert (
+            sqlstate_of(
+                lambda: generate(conn, patient, service, date(2027, 1, 11), date(2027, 1, 11))
+            )
+            == "22023"
+        )
 
 
 def test_overlapping_slots_of_one_practitioner_are_refused_whatever_their_status(
-    conn: psycopg.Connection
+    conn: psycopg.Connection,
 ) -> None:
     doctor, other = create_practitioner(conn), create_practitioner(conn)
     service, other_service = create_service(conn, doctor), create_service(conn, other)
     second = create_service(conn, doctor, name="Other service")
-    start = datetime(2027, 2, 1, 9, tzinfo=timezone.utc)
+    start = datetime(2027, 2, 1, 9, tzinfo=UTC)
     slot = create_slot(conn, doctor, service, start=start, minutes=30)
     conn.execute("update public.time_slot set status = 'blocked' where id = %s", [slot])
-    assert sqlstate_of(lambda: create_slot(
-        conn, doctor, second, start=start + timedelta(minutes=15))) == "23P01"
+    assert (
+        sqlstate_of(lambda: create_slot(conn, doctor, second, start=start + timedelta(minutes=15)))
+        == "23P01"
+    )
     # Touching ends are not an overlap, and another practitioner is elsewhere.
     create_slot(conn, doctor, service, start=start + timedelta(minutes=30))
     create_slot(conn, other, other_service, start=start)
