@@ -30,7 +30,6 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout: float = 5.0
-    worker_poll_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,5 +44,4 @@ class Settings:
             database_url=database_url,
             pool_min_size=_int(env, "DB_POOL_MIN_SIZE", 1),
             pool_max_size=_int(env, "DB_POOL_MAX_SIZE", 10),
-            worker_poll_seconds=_int(env, "WORKER_POLL_SECONDS", 60),
         )

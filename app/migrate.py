@@ -222,7 +222,7 @@ class Migrator:
                 _execute_all(conn, migration.statements, migration.file_name)
                 conn.execute(record, values)
         else:
-            _execute_all(conn, migration.statements, migration.file_name)
+            _execute_all(conn, migration.statements, migration.file_name, transactional=False)
             conn.execute(record, values)
         self.say(f"applied {migration.file_name} ({_ms(started)})")
 
@@ -236,12 +236,26 @@ class Migrator:
         self.say(f"applied seed {self.seed_file.name} ({_ms(started)})")
 
 
-def _execute_all(conn: psycopg.Connection, statements: list[Statement], file_name: str) -> None:
+def _execute_all(
+    conn: psycopg.Connection,
+    statements: list[Statement],
+    file_name: str,
+    *,
+    transactional: bool = True,
+) -> None:
     for statement in statements:
         try:
             conn.execute(statement.text.encode("utf-8"), prepare=False)
         except psycopg.Error as exc:
-            raise MigrationError(_describe_failure(exc, statement, file_name)) from exc
+            message = _describe_failure(exc, statement, file_name)
+            if transactional:
+                message += "\nThe file was rolled back; nothing of it was recorded or kept."
+            else:
+                message += (
+                    "\nThis no-transaction file stopped part-way and is not recorded; its "
+                    "statements are re-runnable, so fix the cause and run migrate again."
+                )
+            raise MigrationError(message) from exc
 
 
 def _describe_failure(exc: psycopg.Error, statement: Statement, file_name: str) -> str:
@@ -260,7 +274,6 @@ def _describe_failure(exc: psycopg.Error, statement: Statement, file_name: str) 
     ):
         if value:
             parts.append(f"  {label}: {value}")
-    parts.append("The migration was rolled back; nothing of it was recorded or kept.")
     return "\n".join(parts)
 
 

@@ -33,5 +33,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             "errorlog": "-",
             "graceful_timeout": 20,
             "proc_name": "carehub",
+            # gunicorn's runtime control socket sits at one fixed path per user, so a second
+            # server on the machine would collide with it; carehub is managed by signals.
+            "control_socket_disable": True,
         }
     ).run()

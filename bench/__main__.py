@@ -8,8 +8,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    available = sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob(
-        "bench_*.py"))
+    available = sorted(
+        p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py")
+    )
     chosen = argv or available
     unknown = sorted(set(chosen) - set(available))
     if unknown:

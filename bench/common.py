@@ -29,8 +29,12 @@ def migrated_cluster(settings: dict[str, str] | None = None) -> Iterator[BenchCl
     """A fresh cluster with durable settings (as production) and a migrated database."""
     root = Path(tempfile.mkdtemp(prefix="carehub-bench-"))
     root.chmod(0o755)
-    cluster = LocalCluster(root / "pg", free_port(), auth="trust",
-                           settings={"max_connections": "300", **(settings or {})})
+    cluster = LocalCluster(
+        root / "pg",
+        free_port(),
+        auth="trust",
+        settings={"max_connections": "300", **(settings or {})},
+    )
     cluster.start()
     try:
         with psycopg.connect(cluster.url(), autocommit=True) as admin:

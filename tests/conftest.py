@@ -37,8 +37,7 @@ def pg_server() -> Iterator[str]:
         return
     root = Path(tempfile.mkdtemp(prefix="carehub-test-"))
     root.chmod(0o755)  # the server may run as another account (see app.localdb)
-    cluster = LocalCluster(root / "pg", free_port(), auth="trust",
-                           settings=TEST_CLUSTER_SETTINGS)
+    cluster = LocalCluster(root / "pg", free_port(), auth="trust", settings=TEST_CLUSTER_SETTINGS)
     cluster.start()
     try:
         yield cluster.url()
@@ -78,30 +77,28 @@ def template_db(pg_server: str) -> Iterator[str]:
         drop_database(pg_server, name)
 
 
-@pytest.fixture
-def empty_database(pg_server: str) -> Iterator[TestDatabase]:
-    """A brand-new empty database (for migration runner tests)."""
-    name = f"carehub_empty_{uuid.uuid4().hex[:12]}"
-    create_database(pg_server, name)
-    database = TestDatabase(database_url(pg_server, name))
+def scratch_database(server_url: str, template: str | None = None) -> Iterator[TestDatabase]:
+    """A database that lives as long as one test, cloned from ``template`` when given."""
+    name = f"carehub_test_{uuid.uuid4().hex[:12]}"
+    create_database(server_url, name, template=template)
+    database = TestDatabase(database_url(server_url, name))
     try:
         yield database
     finally:
         database.close()
-        drop_database(pg_server, name)
+        drop_database(server_url, name)
+
+
+@pytest.fixture
+def empty_database(pg_server: str) -> Iterator[TestDatabase]:
+    """A brand-new empty database (for migration runner tests)."""
+    yield from scratch_database(pg_server)
 
 
 @pytest.fixture
 def database(pg_server: str, template_db: str) -> Iterator[TestDatabase]:
     """A fresh, fully migrated database of this test's own."""
-    name = f"carehub_test_{uuid.uuid4().hex[:12]}"
-    create_database(pg_server, name, template=template_db)
-    database = TestDatabase(database_url(pg_server, name))
-    try:
-        yield database
-    finally:
-        database.close()
-        drop_database(pg_server, name)
+    yield from scratch_database(pg_server, template_db)
 
 
 @pytest.fixture

@@ -35,9 +35,9 @@ class TestDatabase:
 
 
 @contextmanager
-def _request(conn: psycopg.Connection, role: str, claims: dict[str, object]) -> Iterator[
-    psycopg.Connection
-]:
+def _request(
+    conn: psycopg.Connection, role: str, claims: dict[str, object]
+) -> Iterator[psycopg.Connection]:
     # Exactly what PostgREST runs at the start of each request's transaction.
     with conn.transaction():
         conn.execute(f"set local role {role}")
@@ -49,11 +49,15 @@ def _request(conn: psycopg.Connection, role: str, claims: dict[str, object]) -> 
         yield conn
 
 
-def as_user(conn: psycopg.Connection, user_id: uuid.UUID | str,
-            *, email: str | None = None) -> AbstractContextManager[psycopg.Connection]:
+def as_user(
+    conn: psycopg.Connection, user_id: uuid.UUID | str, *, email: str | None = None
+) -> AbstractContextManager[psycopg.Connection]:
     """A request by the signed-in user ``user_id`` (role authenticated), in one transaction."""
-    claims: dict[str, object] = {"sub": str(user_id), "role": "authenticated",
-                                 "aud": "authenticated"}
+    claims: dict[str, object] = {
+        "sub": str(user_id),
+        "role": "authenticated",
+        "aud": "authenticated",
+    }
     if email:
         claims["email"] = email
     return _request(conn, "authenticated", claims)
@@ -71,9 +75,15 @@ def as_service(conn: psycopg.Connection) -> AbstractContextManager[psycopg.Conne
 
 # -- factories (run as the connection's own role: the superuser, i.e. "system") ---------------
 
-def create_user(conn: psycopg.Connection, role: str = "patient", *,
-                email: str | None = None, phone: str | None = None,
-                full_name: str | None = None) -> uuid.UUID:
+
+def create_user(
+    conn: psycopg.Connection,
+    role: str = "patient",
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    full_name: str | None = None,
+) -> uuid.UUID:
     """Sign a user up the way GoTrue does: a row in auth.users (the profile follows)."""
     user_id = uuid.uuid4()
     conn.execute(
@@ -91,10 +101,16 @@ def create_user(conn: psycopg.Connection, role: str = "patient", *,
     return user_id
 
 
-def create_provider(conn: psycopg.Connection, kind: str, *, name: str | None = None,
-                    expertise: Sequence[str] = (), is_active: bool = True,
-                    owner: uuid.UUID | None = None,
-                    staff: Sequence[uuid.UUID] = ()) -> uuid.UUID:
+def create_provider(
+    conn: psycopg.Connection,
+    kind: str,
+    *,
+    name: str | None = None,
+    expertise: Sequence[str] = (),
+    is_active: bool = True,
+    owner: uuid.UUID | None = None,
+    staff: Sequence[uuid.UUID] = (),
+) -> uuid.UUID:
     row = conn.execute(
         "insert into public.providers (kind, name, expertise, is_active)"
         " values (%s, %s, %s, %s) returning id",
@@ -109,10 +125,34 @@ def create_provider(conn: psycopg.Connection, kind: str, *, name: str | None = N
     return provider_id
 
 
-def add_member(conn: psycopg.Connection, provider_id: uuid.UUID, profile_id: uuid.UUID,
-               member_role: str = "staff") -> None:
+def add_member(
+    conn: psycopg.Connection,
+    provider_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    member_role: str = "staff",
+) -> None:
     conn.execute(
         "insert into public.provider_members (provider_id, profile_id, member_role)"
         " values (%s, %s, %s)",
         [provider_id, profile_id, member_role],
+    )
+
+
+def pg_dump_schema(url: str) -> str:
+    """``pg_dump --schema-only`` of the database at ``url``."""
+    import subprocess
+
+    from app.localdb import find_bin_dir
+
+    result = subprocess.run(
+        [str(find_bin_dir() / "pg_dump"), "--schema-only", "--no-owner", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # \restrict / \unrestrict carry a random key per dump (pg_dump security fix); drop them.
+    return "".join(
+        line
+        for line in result.stdout.splitlines(keepends=True)
+        if not line.startswith(("\\restrict", "\\unrestrict"))
     )

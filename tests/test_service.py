@@ -1,0 +1,125 @@
+"""The Flask service: settings, /healthz, and the real gunicorn server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from urllib.error import HTTPError
+from urllib.request import urlopen
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from app.config import ConfigError, Settings
+from app.db import EXTENSION_KEY
+from app.localdb import free_port
+from tests.helpers import PROJECT_ROOT, TestDatabase
+
+
+def make_app(database_url: str) -> Iterator[Flask]:
+    app = create_app(Settings(database_url=database_url, pool_timeout=2.0))
+    try:
+        yield app
+    finally:
+        app.extensions[EXTENSION_KEY].close()
+
+
+@pytest.fixture
+def app(database: TestDatabase) -> Iterator[Flask]:
+    yield from make_app(database.url)
+
+
+@pytest.fixture
+def unreachable_app() -> Iterator[Flask]:
+    yield from make_app(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+
+
+def test_missing_database_url_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL is not set"):
+        Settings.from_env({})
+
+
+def test_malformed_number_setting_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="DB_POOL_MAX_SIZE must be a whole number"):
+        Settings.from_env({"DATABASE_URL": "postgresql://x", "DB_POOL_MAX_SIZE": "ten"})
+
+
+def test_healthz_is_200_when_the_database_answers(app: Flask) -> None:
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(unreachable_app: Flask) -> None:
+    response = unreachable_app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def wait_for_http(url: str, process: subprocess.Popen[str], timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited early: {process.communicate()}")
+        try:
+            with urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL we built)
+                return response.status
+        except HTTPError as exc:
+            return exc.code
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def carehub(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_serve_runs_gunicorn_and_stops_on_sigterm(database: TestDatabase) -> None:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database.url}
+    server = carehub("serve", "--port", str(port), "--workers", "2", env=env)
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/healthz", server) == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0
+    assert "gunicorn" in output.lower()
+    assert "Booting worker" in output
+
+
+def test_serve_without_database_url_stops_naming_the_setting() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    process = carehub("serve", "--port", str(free_port()), env=env)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "DATABASE_URL is not set" in output
+
+
+def test_run_brings_up_service_and_worker_and_ctrl_c_stops_everything(
+    database: TestDatabase,
+) -> None:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database.url}
+    process = carehub("run", "--port", str(port), env=env)
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/healthz", process) == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert "applied seed seed.sql" in output
+    assert "worker: started" in output
+    assert "worker: stopped" in output

@@ -1,0 +1,75 @@
+"""The worker loop: periodic jobs, NOTIFY wake-ups, failures, and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import psycopg
+
+from app.jobs import Job, Worker
+from tests.helpers import TestDatabase
+from tests.test_service import carehub
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_job_runs_at_start_and_again_when_notified(database: TestDatabase) -> None:
+    runs: list[int] = []
+
+    def count(conn: psycopg.Connection) -> int:
+        runs.append(1)
+        return 1
+
+    worker = Worker(database.url, [Job("count", count, every=3600, channels=("wake_up",))])
+    thread = threading.Thread(target=worker.run_forever)
+    thread.start()
+    try:
+        assert wait_until(lambda: len(runs) == 1)
+        database.connect().execute("notify wake_up")
+        assert wait_until(lambda: len(runs) == 2)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_a_failing_job_is_rolled_back_and_the_worker_goes_on(database: TestDatabase) -> None:
+    conn = database.connect()
+    conn.execute("create table public.job_log (n int)")
+    conn.execute("alter table public.job_log enable row level security")
+
+    def write_then_fail(job_conn: psycopg.Connection) -> int:
+        job_conn.execute("insert into public.job_log values (1)")
+        raise RuntimeError("boom")
+
+    worker = Worker(database.url, [])
+    with psycopg.connect(database.url, autocommit=True) as job_conn:
+        assert worker.run_once(job_conn, Job("fails", write_then_fail, every=1)) is None
+        assert job_conn.execute("select 1").fetchone() == (1,)
+    assert conn.execute("select count(*) from public.job_log").fetchone() == (0,)
+
+
+def test_worker_command_stops_cleanly_on_sigterm(database: TestDatabase) -> None:
+    process = carehub("worker", env={**os.environ, "DATABASE_URL": database.url})
+    assert process.stdout is not None
+    started = ""
+    for line in process.stdout:  # signal handlers are in place once it says it started
+        started += line
+        if "worker: started" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    output = started + output
+    assert process.returncode == 0, output
+    assert "worker: SIGTERM received" in output
+    assert "worker: stopped" in output
