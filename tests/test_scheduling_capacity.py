@@ -619,3 +619,31 @@ def test_request_reservation_refuses_invalid_input(
             == "22023"
         )
     assert slot_row(conn, slot)["current_reservations"] == 0
+
+
+def test_deleting_a_patients_account_keeps_their_bookings_and_counters(
+    conn: psycopg.Connection, doctor: uuid.UUID, service: uuid.UUID
+) -> None:
+    slot = create_slot(conn, doctor, service, capacity=2)
+    patient = create_user(conn, "patient")
+    with as_user(conn, patient):
+        booked = request(conn, slot)["request_id"]
+        held = request(conn, slot, phone="+34600999888")["request_id"]
+    conn.execute("select public.approve_reservation_request(%s)", [booked])
+    conn.execute("delete from auth.users where id = %s", [patient])
+    rows = conn.execute(
+        "select status, patient_id from public.reservation_request where id in (%s, %s)"
+        " order by status",
+        [booked, held],
+    ).fetchall()
+    assert rows == [("approved", None), ("pending", None)]
+    assert conn.execute(
+        "select patient_id from public.reservation where request_id = %s", [booked]
+    ).fetchone() == (None,)
+    # The system may delete a decided request; its reservation stays, no longer linked.
+    conn.execute("delete from public.reservation_request where id = %s", [booked])
+    assert conn.execute(
+        "select count(*) from public.reservation where slot_id = %s and request_id is null",
+        [slot],
+    ).fetchone() == (1,)
+    assert_counters_true(conn, slot)

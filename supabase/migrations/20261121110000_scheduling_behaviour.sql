@@ -273,8 +273,9 @@ end
 $fn$;
 
 -- A request moves only from pending, to approved, rejected or expired, and can be approved
--- only while its hold lasts. Raises CH007 (slot, practitioner, service or patient changed),
--- CH006 (no longer pending, or hold expired).
+-- only while its hold lasts. Raises CH007 (slot, practitioner, service or patient changed; the
+-- patient may only become null, when their account is deleted), CH006 (no longer pending, or
+-- hold expired).
 create or replace function private.enforce_reservation_request_transition()
 returns trigger
 language plpgsql
@@ -284,7 +285,7 @@ begin
     if new.slot_id is distinct from old.slot_id
         or new.profile_id is distinct from old.profile_id
         or new.service_id is distinct from old.service_id
-        or new.patient_id is distinct from old.patient_id then
+        or new.patient_id is distinct from old.patient_id and new.patient_id is not null then
         raise exception 'the slot, practitioner, service and patient of request % cannot change '
             '(CH007)', old.id
             using errcode = 'CH007', hint = 'Request another slot instead.';
@@ -392,7 +393,8 @@ $fn$;
 
 -- A reservation moves only from confirmed, to cancelled, completed or no_show; the matching
 -- timestamp and the no_show flag follow the status. Raises CH007 (slot, practitioner, service,
--- request or patient changed), CH001 (any other status change).
+-- request or patient changed; request and patient may only become null, when the request or
+-- the patient's account is deleted), CH001 (any other status change).
 create or replace function private.enforce_reservation_transition()
 returns trigger
 language plpgsql
@@ -402,8 +404,8 @@ begin
     if new.slot_id is distinct from old.slot_id
         or new.profile_id is distinct from old.profile_id
         or new.service_id is distinct from old.service_id
-        or new.request_id is distinct from old.request_id
-        or new.patient_id is distinct from old.patient_id then
+        or new.request_id is distinct from old.request_id and new.request_id is not null
+        or new.patient_id is distinct from old.patient_id and new.patient_id is not null then
         raise exception 'the slot, practitioner, service, request and patient of reservation % '
             'cannot change (CH007)', old.id
             using errcode = 'CH007', hint = 'Cancel it and book the other slot instead.';
