@@ -310,3 +310,18 @@ def test_a_patient_sees_the_slots_status_change_only_through_the_catalogue(
         probe(conn, world, "practitioner", "select id from public.time_slot where id = %(slot)s")
         == 1
     )
+
+
+def test_slots_requests_and_reservations_are_published_to_realtime(
+    conn: psycopg.Connection,
+) -> None:
+    published = {
+        name
+        for (name,) in conn.execute(
+            "select tablename from pg_publication_tables"
+            " where pubname = 'supabase_realtime' and schemaname = 'public'"
+        )
+    }
+    assert {"time_slot", "reservation_request", "reservation"} <= published
+    # Notes and the practitioner's rules stay off the wire.
+    assert not {"appointment_note", "availability_rule"} & published
