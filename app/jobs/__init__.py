@@ -33,7 +33,9 @@ class Job:
 
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
-    return []
+    from app.jobs.scheduling import scheduling_jobs
+
+    return [*scheduling_jobs()]
 
 
 class Worker:
