@@ -69,6 +69,151 @@ values
 ('10000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000004', 'staff')
 on conflict (provider_id, profile_id) do nothing;
 
+-- Scheduling ---------------------------------------------------------------------------------
+-- Dr Ada Lovelace (...0002) offers two services, works weekday mornings (consultations) and
+-- afternoons (follow-ups), and has two weeks of slots from today, with requests and
+-- reservations in several states. Requests are inserted only when their id is absent (not with
+-- on conflict, whose insert triggers would take a place before the conflict is found).
+
+insert into public.medical_service (
+    id, profile_id, name, description, duration, price, category
+)
+values
+(
+    '20000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002',
+    'General consultation', 'A first visit about a new health concern.', 30, 60.00,
+    'consulta'
+),
+(
+    '20000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000002',
+    'Follow-up visit', 'A short visit to review treatment or results.', 15, 35.00,
+    'consulta'
+)
+on conflict (id) do nothing;
+
+insert into public.availability_rule (
+    id, profile_id, service_id, day_of_week, start_time, end_time, slot_duration, buffer_time,
+    max_appointments_per_slot, effective_from
+)
+select
+    ('20000000-0000-4000-8000-0000000001' || rule.kind || day.dow)::uuid as id,
+    '00000000-0000-4000-8000-000000000002' as profile_id,
+    rule.service_id::uuid as service_id,
+    day.dow,
+    rule.start_time::time as start_time,
+    rule.end_time::time as end_time,
+    rule.slot_duration,
+    rule.buffer_time,
+    rule.capacity,
+    current_date as effective_from
+from pg_catalog.generate_series(1, 5) as day (dow)
+cross join (
+    values
+    ('0', '20000000-0000-4000-8000-000000000001', '09:00', '13:00', 30, 0, 1),
+    ('1', '20000000-0000-4000-8000-000000000002', '15:00', '17:00', 15, 5, 2)
+) as rule (kind, service_id, start_time, end_time, slot_duration, buffer_time, capacity)
+on conflict (id) do nothing;
+
+select public.generate_time_slots(
+    '00000000-0000-4000-8000-000000000002', '20000000-0000-4000-8000-000000000001',
+    current_date, current_date + 13
+);
+select public.generate_time_slots(
+    '00000000-0000-4000-8000-000000000002', '20000000-0000-4000-8000-000000000002',
+    current_date, current_date + 13
+);
+
+-- Requests: the seeded patient (...0005) and three WhatsApp patients without an account, each
+-- on the n-th free consultation slot. Holds last a day here so the demo shows pending ones.
+insert into public.reservation_request (
+    id, slot_id, patient_id, patient_name, patient_phone, patient_email, chief_complaint,
+    urgency_level, requested_time, expires_at
+)
+select
+    demo.id::uuid as id,
+    (
+        select s.id
+        from public.time_slot as s
+        where
+            s.service_id = '20000000-0000-4000-8000-000000000001'
+            and s.status = 'available'
+            and s.start_time > now() + interval '1 day'
+        order by s.start_time
+        limit 1 offset demo.nth
+    ) as slot_id,
+    demo.patient_id::uuid as patient_id,
+    demo.patient_name,
+    demo.patient_phone,
+    demo.patient_email,
+    demo.chief_complaint,
+    demo.urgency_level,
+    now() as requested_time,
+    now() + interval '1 day' as expires_at
+from (
+    values
+    (
+        '20000000-0000-4000-8000-000000000201', 0, '00000000-0000-4000-8000-000000000005',
+        'Pat Patient', '+15555550100', 'patient@carehub.test', 'Persistent cough', 'normal'
+    ),
+    (
+        '20000000-0000-4000-8000-000000000202', 2, null, 'Maria Garcia', '+34600111222', null,
+        'Back pain after a fall', 'high'
+    ),
+    (
+        '20000000-0000-4000-8000-000000000203', 4, null, 'John Smith', '+15555550199', null,
+        'Annual check-up', 'low'
+    ),
+    (
+        '20000000-0000-4000-8000-000000000204', 6, null, 'Lena Fischer', '+4915112345678',
+        null, 'Rash on both arms', 'normal'
+    )
+)
+    as demo (
+        id, nth, patient_id, patient_name, patient_phone, patient_email, chief_complaint,
+        urgency_level
+    )
+where not exists (
+    select from public.reservation_request as r
+    where r.id = demo.id::uuid
+);
+
+-- The patient's and John's requests are approved (each becomes a confirmed reservation),
+-- Lena's is rejected, Maria's stays pending.
+update public.reservation_request
+set status = 'approved', approved_by = '00000000-0000-4000-8000-000000000002'
+where
+    id in ('20000000-0000-4000-8000-000000000201', '20000000-0000-4000-8000-000000000203')
+    and status = 'pending';
+
+update public.reservation_request
+set status = 'rejected', rejection_reason = 'Please see a dermatologist for this.'
+where id = '20000000-0000-4000-8000-000000000204' and status = 'pending';
+
+insert into public.appointment_note (
+    id, reservation_id, profile_id, note_type, content, is_private
+)
+select
+    note.id::uuid as id,
+    r.id as reservation_id,
+    r.profile_id,
+    note.note_type,
+    note.content,
+    note.is_private
+from public.reservation as r
+cross join (
+    values
+    (
+        '20000000-0000-4000-8000-000000000301', 'follow_up',
+        'Bring your inhaler to the visit.', false
+    ),
+    (
+        '20000000-0000-4000-8000-000000000302', 'diagnosis',
+        'Suspect post-viral cough; rule out asthma.', true
+    )
+) as note (id, note_type, content, is_private)
+where r.request_id = '20000000-0000-4000-8000-000000000201'
+on conflict (id) do nothing;
+
 -- Tickets ------------------------------------------------------------------------------------
 -- One ticket of each type at a realistic status, with its thread and messages. Ids start with
 -- 30000000-… (providers …0001-…0003, tickets …0101-…0105); the extra people are …0010-…0012.
@@ -122,10 +267,18 @@ values
 on conflict (provider_id, profile_id) do nothing;
 
 -- Prescription: written by Dr Lovelace, sent to Green Cross, now being prepared.
-insert into public.prescriptions (id, doctor_id, pharmacy_id, patient_id, medications, notes)
+-- The prescription ticket belongs to the patient's confirmed appointment of the scheduling
+-- section (request …0201), so its thread also answers the legacy order_id lookup.
+insert into public.prescriptions (
+    id, doctor_id, pharmacy_id, patient_id, appointment_id, medications, notes
+)
 values (
     '30000000-0000-4000-8000-000000000201', '00000000-0000-4000-8000-000000000002',
     '10000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000005',
+    (
+        select r.id from public.reservation as r
+        where r.request_id = '20000000-0000-4000-8000-000000000201'
+    ),
     '[{"name": "Amoxicillin", "dosage": "500 mg", "quantity": 21}]',
     'Complete the full course.'
 )
@@ -151,40 +304,45 @@ where not exists (
 
 insert into public.healthcare_tickets (
     id, ticket_type, patient_id, primary_provider_id, secondary_provider_id, title,
-    description, category, urgency, session_mode, created_by
+    description, category, urgency, session_mode, created_by, appointment_id
 )
 values
 (
     '30000000-0000-4000-8000-000000000101', 'prescription',
     '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
     '10000000-0000-4000-8000-000000000002', 'Amoxicillin for Pat Patient',
-    'Sinusitis, 7-day course', null, 'normal', null, '00000000-0000-4000-8000-000000000002'
+    'Post-viral cough with sinusitis, 7-day course', null, 'normal', null,
+    '00000000-0000-4000-8000-000000000002',
+    (
+        select rx.appointment_id from public.prescriptions as rx
+        where rx.id = '30000000-0000-4000-8000-000000000201'
+    )
 ),
 (
     '30000000-0000-4000-8000-000000000102', 'consultation',
     '00000000-0000-4000-8000-000000000005', null, '10000000-0000-4000-8000-000000000001',
     'Persistent cough', 'Three weeks of dry cough, worse at night', null, 'normal', 'video',
-    '00000000-0000-4000-8000-000000000005'
+    '00000000-0000-4000-8000-000000000005', null
 ),
 (
     '30000000-0000-4000-8000-000000000103', 'referral',
     '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
     '30000000-0000-4000-8000-000000000001', 'Cardiology opinion',
     'Palpitations on exertion; ECG attached', 'cardiology', 'high', 'in_person',
-    '00000000-0000-4000-8000-000000000002'
+    '00000000-0000-4000-8000-000000000002', null
 ),
 (
     '30000000-0000-4000-8000-000000000104', 'diagnostic',
     '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
     '30000000-0000-4000-8000-000000000002', 'Full blood count',
     'Fasting sample', 'blood_test', 'normal', 'in_person',
-    '00000000-0000-4000-8000-000000000002'
+    '00000000-0000-4000-8000-000000000002', null
 ),
 (
     '30000000-0000-4000-8000-000000000105', 'counseling',
     '00000000-0000-4000-8000-000000000005', null, null, 'Exam stress',
     'Trouble sleeping before exams', 'stress', 'high', 'video',
-    '00000000-0000-4000-8000-000000000005'
+    '00000000-0000-4000-8000-000000000005', null
 )
 on conflict (id) do nothing;
 

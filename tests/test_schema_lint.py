@@ -7,7 +7,10 @@ import re
 import psycopg
 
 # Security-definer functions in public that anon may execute, each with the reason.
-ANON_EXECUTABLE: dict[str, str] = {}
+ANON_EXECUTABLE: dict[str, str] = {
+    "request_reservation": "patients without an account (WhatsApp, web) book through it; it"
+    " validates every input and writes only a pending request or its reservation",
+}
 
 # Tables anon may read: the public booking catalogue.
 ANON_READABLE = {"medical_service", "time_slot"}

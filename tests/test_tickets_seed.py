@@ -10,6 +10,7 @@ from tests.helpers import PROJECT_ROOT, as_user
 SEED = PROJECT_ROOT / "supabase" / "seed.sql"
 PHARMACY_STAFF = "00000000-0000-4000-8000-000000000004"
 COUNSELOR = "00000000-0000-4000-8000-000000000012"
+PATIENT = "00000000-0000-4000-8000-000000000005"
 
 
 def apply_seed(conn: psycopg.Connection) -> None:
@@ -34,6 +35,14 @@ def test_seed_shows_one_ticket_of_each_type_and_reruns_cleanly(conn: psycopg.Con
         ("prescription", "processing", 2),
         ("referral", "accepted", 1),
     ]
+    # The prescription ticket hangs off the patient's appointment: the legacy lookup finds it.
+    legacy = conn.execute(
+        "select th.metadata ->> 'target_id' from public.chat_threads as th"
+        " join public.reservation as r on r.id = th.order_id"
+        " where r.patient_id = %s and th.order_type = 'prescription'",
+        [PATIENT],
+    ).fetchall()
+    assert legacy == [("10000000-0000-4000-8000-000000000002",)]
     sources = conn.execute("select distinct source from public.ticket_timeline").fetchall()
     assert sources == [("seed",)]
     with as_user(conn, PHARMACY_STAFF) as c:

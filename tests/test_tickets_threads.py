@@ -446,3 +446,69 @@ def test_pharmacy_inbox_in_the_frontend_shape(conn: psycopg.Connection) -> None:
         ).fetchall()
     assert rows == [(sent, True, True)]
     assert draft != sent
+
+
+def test_ticket_tables_are_published_for_realtime(conn: psycopg.Connection) -> None:
+    published = {
+        r[0]
+        for r in conn.execute(
+            "select tablename from pg_publication_tables"
+            " where pubname = 'supabase_realtime' and schemaname = 'public'"
+        ).fetchall()
+    }
+    assert {
+        "healthcare_tickets",
+        "chat_threads",
+        "chat_messages",
+        "notifications",
+        "ticket_timeline",
+    } <= published
+
+
+def test_one_update_makes_one_timeline_row_with_the_columns_it_changed(
+    conn: psycopg.Connection,
+) -> None:
+    world = make_world(conn)
+    ticket = ticket_at(conn, world, "counseling", "claimed")
+    before = conn.execute(
+        "select updated_at from public.healthcare_tickets where id = %s", [ticket]
+    ).fetchone()
+    with as_user(conn, world.counselor.staff) as c:
+        c.execute(
+            "update public.healthcare_tickets set status = 'scheduled',"
+            " scheduled_time = now() + interval '2 days',"
+            " meeting_link = 'https://meet.example/z' where id = %s",
+            [ticket],
+        )
+    rows = conn.execute(
+        "select event_type, from_status, to_status, actor_kind, details"
+        " from public.ticket_timeline where ticket_id = %s and to_status = 'scheduled'",
+        [ticket],
+    ).fetchall()
+    assert rows == [
+        (
+            "status_changed",
+            "claimed",
+            "scheduled",
+            "secondary",
+            {"columns": ["meeting_link", "scheduled_time"]},
+        )
+    ]
+    with as_user(conn, world.patient) as c:
+        c.execute(
+            "update public.healthcare_tickets set description = 'Evenings are better'"
+            " where id = %s",
+            [ticket],
+        )
+    last = conn.execute(
+        "select event_type, actor_kind, details from public.ticket_timeline"
+        " where ticket_id = %s order by created_at desc limit 1",
+        [ticket],
+    ).fetchone()
+    assert last == ("updated", "patient", {"columns": ["description"]})
+    after = conn.execute(
+        "select updated_at from public.healthcare_tickets where id = %s", [ticket]
+    ).fetchone()
+    assert before is not None
+    assert after is not None
+    assert after[0] > before[0]
