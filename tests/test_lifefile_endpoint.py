@@ -412,3 +412,12 @@ def test_fifty_parallel_deliveries_of_one_event_have_one_effect(
         [ticket.ticket_id, "prescription_processing"],
     ).fetchone()
     assert notified == (2,)  # the patient and the doctor, once each
+
+
+def test_a_bare_id_naming_the_fill_does_not_swallow_later_statuses(
+    client: FlaskClient, conn: psycopg.Connection
+) -> None:
+    first = post_event(client, [data_push_element("Fulfillment", order_id="7", id=555)])
+    later = post_event(client, [data_push_element("Rx Shipping Pickup", order_id="7", id=555)])
+    assert (first.status_code, later.status_code) == (202, 202)
+    assert len(inbox(conn)) == 2

@@ -126,9 +126,11 @@ begin
 end
 $fn$;
 
--- The dedupe key of an event: its own id when it carries one, otherwise the SHA-256 of its
--- canonical JSON (jsonb's text form: keys sorted, whitespace normalised). A redelivery is a
--- duplicate; the same order and status with another changedAt is a new event.
+-- The dedupe key of an event: its own event id (eventId) when it carries one, otherwise the
+-- SHA-256 of its canonical JSON (jsonb's text form: keys sorted, whitespace normalised). A
+-- redelivery is a duplicate; the same order and status with another changedAt is a new event.
+-- A bare "id" is not taken for an event id: it may name the prescription or the fill, and
+-- would then swallow that order's later status changes as duplicates.
 create or replace function private.lifefile_dedupe_key(p_payload jsonb)
 returns text
 language sql immutable
@@ -136,7 +138,7 @@ set search_path = ''
 as $fn$
     select coalesce(
         'id:' || nullif(
-            btrim(coalesce(p_payload ->> 'eventId', p_payload ->> 'event_id', p_payload ->> 'id')),
+            btrim(coalesce(p_payload ->> 'eventId', p_payload ->> 'event_id')),
             ''
         ),
         'sha256:' || pg_catalog.encode(
