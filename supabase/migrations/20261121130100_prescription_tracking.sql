@@ -54,6 +54,8 @@ comment on table public.prescription_tracking is
 'Fulfilment of a sent prescription ticket as the pharmacy (Lifefile) reports it.';
 comment on column public.prescription_tracking.total_time is
 'Sent to delivered (or to picked up, for a pickup).';
+comment on column public.prescription_tracking.current_status is
+'The furthest status the pharmacy has reported or the ticket has reached; never moves back.';
 
 -- Matching an incoming event to its prescription, by Lifefile order id or rx number.
 create index prescription_tracking_external_order_id_idx
