@@ -17,10 +17,6 @@ class CarehubServer(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
-        # gunicorn >= 25 opens a control socket at one fixed path per user; two services on
-        # one machine (tests, benchmarks, `make run`) would take it from each other.
-        if "control_socket_disable" in self.cfg.settings:
-            self.cfg.set("control_socket_disable", True)
 
     def load(self):
         return create_app()
