@@ -14,6 +14,7 @@ import click
 from app.config import PROJECT_ROOT, ConfigError, Settings
 from app.localdb import ClusterError, LocalCluster, project_cluster, wait_until_ready
 from app.migrate import MigrationError, Migrator
+from app.webhooks.lifefile import PATH as LIFEFILE_PATH
 from app.webhooks.lifefile_cli import webhooks
 
 MIGRATIONS = PROJECT_ROOT / "supabase" / "migrations"
@@ -209,9 +210,7 @@ def run(port: int) -> None:
     click.echo("")
     click.echo(f"DATABASE_URL={url}")
     click.echo(f"service: http://127.0.0.1:{port}/healthz")
-    click.echo(
-        f"Lifefile webhook: http://127.0.0.1:{port}/api/webhooks/lifefile/prescription-status{lifefile}"
-    )
+    click.echo(f"Lifefile webhook: http://127.0.0.1:{port}{LIFEFILE_PATH}{lifefile}")
     click.echo(
         "  send a test event:  "
         + (f"LIFEFILE_WEBHOOK_SECRET={DEV_LIFEFILE_SECRET} " if lifefile else "")
