@@ -213,3 +213,193 @@ cross join (
 ) as note (id, note_type, content, is_private)
 where r.request_id = '20000000-0000-4000-8000-000000000201'
 on conflict (id) do nothing;
+
+-- Tickets ------------------------------------------------------------------------------------
+-- One ticket of each type at a realistic status, with its thread and messages. Ids start with
+-- 30000000-… (providers …0001-…0003, tickets …0101-…0105); the extra people are …0010-…0012.
+-- Status changes run as the system, one step at a time, so the timeline reads like real use.
+
+select set_config('app.source', 'seed', true);
+
+insert into auth.users (
+    id, aud, role, email, phone, raw_app_meta_data, raw_user_meta_data, email_confirmed_at,
+    created_at, updated_at
+)
+values
+(
+    '00000000-0000-4000-8000-000000000010', 'authenticated', 'authenticated',
+    'specialist@carehub.test', '15555550110', '{"provider": "email", "role": "specialist"}',
+    '{"full_name": "Dr Grace Hopper"}', now(), now(), now()
+),
+(
+    '00000000-0000-4000-8000-000000000011', 'authenticated', 'authenticated',
+    'diagnostics@carehub.test', '15555550111', '{"provider": "email", "role": "diagnostics"}',
+    '{"full_name": "Dana Diagnostics"}', now(), now(), now()
+),
+(
+    '00000000-0000-4000-8000-000000000012', 'authenticated', 'authenticated',
+    'counselor@carehub.test', '15555550112', '{"provider": "email", "role": "counselor"}',
+    '{"full_name": "Chris Counselor"}', now(), now(), now()
+)
+on conflict (id) do nothing;
+
+insert into public.providers (id, kind, name, expertise, timezone, phone)
+values
+(
+    '30000000-0000-4000-8000-000000000001', 'specialist', 'Hopper Cardiology',
+    '{cardiology}', 'Europe/Madrid', '+15555550110'
+),
+(
+    '30000000-0000-4000-8000-000000000002', 'diagnostics_center', 'City Diagnostics Lab',
+    '{blood_test,imaging}', 'Europe/Madrid', '+15555550111'
+),
+(
+    '30000000-0000-4000-8000-000000000003', 'counselor', 'Calm Minds Counselling',
+    '{anxiety,stress}', 'Europe/Madrid', '+15555550112'
+)
+on conflict (id) do nothing;
+
+insert into public.provider_members (provider_id, profile_id, member_role)
+values
+('30000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000010', 'owner'),
+('30000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000011', 'owner'),
+('30000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000012', 'owner')
+on conflict (provider_id, profile_id) do nothing;
+
+-- Prescription: written by Dr Lovelace, sent to Green Cross, now being prepared.
+-- The prescription ticket belongs to the patient's confirmed appointment of the scheduling
+-- section (request …0201), so its thread also answers the legacy order_id lookup.
+insert into public.prescriptions (
+    id, doctor_id, pharmacy_id, patient_id, appointment_id, medications, notes
+)
+values (
+    '30000000-0000-4000-8000-000000000201', '00000000-0000-4000-8000-000000000002',
+    '10000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000005',
+    (
+        select r.id from public.reservation as r
+        where r.request_id = '20000000-0000-4000-8000-000000000201'
+    ),
+    '[{"name": "Amoxicillin", "dosage": "500 mg", "quantity": 21}]',
+    'Complete the full course.'
+)
+on conflict (id) do nothing;
+
+-- Items freeze once the prescription is sent, so a re-run must not even try to insert them.
+insert into public.prescription_items (
+    id, prescription_id, medication_name, dosage, quantity, refills, directions, days_supply
+)
+select
+    '30000000-0000-4000-8000-000000000301' as id,
+    '30000000-0000-4000-8000-000000000201' as prescription_id,
+    'Amoxicillin' as medication_name,
+    '500 mg' as dosage,
+    21 as quantity,
+    0 as refills,
+    'One capsule three times a day' as directions,
+    7 as days_supply
+where not exists (
+    select from public.prescription_items
+    where id = '30000000-0000-4000-8000-000000000301'
+);
+
+insert into public.healthcare_tickets (
+    id, ticket_type, patient_id, primary_provider_id, secondary_provider_id, title,
+    description, category, urgency, session_mode, created_by, appointment_id
+)
+values
+(
+    '30000000-0000-4000-8000-000000000101', 'prescription',
+    '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
+    '10000000-0000-4000-8000-000000000002', 'Amoxicillin for Pat Patient',
+    'Post-viral cough with sinusitis, 7-day course', null, 'normal', null,
+    '00000000-0000-4000-8000-000000000002',
+    (
+        select rx.appointment_id from public.prescriptions as rx
+        where rx.id = '30000000-0000-4000-8000-000000000201'
+    )
+),
+(
+    '30000000-0000-4000-8000-000000000102', 'consultation',
+    '00000000-0000-4000-8000-000000000005', null, '10000000-0000-4000-8000-000000000001',
+    'Persistent cough', 'Three weeks of dry cough, worse at night', null, 'normal', 'video',
+    '00000000-0000-4000-8000-000000000005', null
+),
+(
+    '30000000-0000-4000-8000-000000000103', 'referral',
+    '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
+    '30000000-0000-4000-8000-000000000001', 'Cardiology opinion',
+    'Palpitations on exertion; ECG attached', 'cardiology', 'high', 'in_person',
+    '00000000-0000-4000-8000-000000000002', null
+),
+(
+    '30000000-0000-4000-8000-000000000104', 'diagnostic',
+    '00000000-0000-4000-8000-000000000005', '10000000-0000-4000-8000-000000000001',
+    '30000000-0000-4000-8000-000000000002', 'Full blood count',
+    'Fasting sample', 'blood_test', 'normal', 'in_person',
+    '00000000-0000-4000-8000-000000000002', null
+),
+(
+    '30000000-0000-4000-8000-000000000105', 'counseling',
+    '00000000-0000-4000-8000-000000000005', null, null, 'Exam stress',
+    'Trouble sleeping before exams', 'stress', 'high', 'video',
+    '00000000-0000-4000-8000-000000000005', null
+)
+on conflict (id) do nothing;
+
+update public.healthcare_tickets
+set prescription_id = '30000000-0000-4000-8000-000000000201', status = 'sent'
+where id = '30000000-0000-4000-8000-000000000101' and status = 'created';
+update public.healthcare_tickets set status = 'received'
+where id = '30000000-0000-4000-8000-000000000101' and status = 'sent';
+update public.healthcare_tickets set status = 'processing'
+where id = '30000000-0000-4000-8000-000000000101' and status = 'received';
+
+update public.healthcare_tickets set status = 'accepted'
+where id = '30000000-0000-4000-8000-000000000102' and status = 'requested';
+
+update public.healthcare_tickets set status = 'sent'
+where id = '30000000-0000-4000-8000-000000000103' and status = 'created';
+update public.healthcare_tickets set status = 'accepted'
+where id = '30000000-0000-4000-8000-000000000103' and status = 'sent';
+
+update public.healthcare_tickets set status = 'sent'
+where id = '30000000-0000-4000-8000-000000000104' and status = 'created';
+update public.healthcare_tickets
+set status = 'scheduled', scheduled_time = date_trunc('day', now()) + interval '2 days 9 hours'
+where id = '30000000-0000-4000-8000-000000000104' and status = 'sent';
+
+insert into public.chat_messages (id, thread_id, sender_id, body)
+select
+    m.id::uuid,
+    th.id,
+    m.sender_id::uuid,
+    m.body
+from (
+    values
+    (
+        '30000000-0000-4000-8000-000000000401', '30000000-0000-4000-8000-000000000101',
+        '00000000-0000-4000-8000-000000000002', 'Prescription sent; please confirm stock.'
+    ),
+    (
+        '30000000-0000-4000-8000-000000000402', '30000000-0000-4000-8000-000000000101',
+        '00000000-0000-4000-8000-000000000004', 'In stock, preparing it now.'
+    ),
+    (
+        '30000000-0000-4000-8000-000000000403', '30000000-0000-4000-8000-000000000102',
+        '00000000-0000-4000-8000-000000000005', 'Is tomorrow morning possible?'
+    ),
+    (
+        '30000000-0000-4000-8000-000000000404', '30000000-0000-4000-8000-000000000102',
+        '00000000-0000-4000-8000-000000000002', 'Yes, I will send you a link.'
+    ),
+    (
+        '30000000-0000-4000-8000-000000000405', '30000000-0000-4000-8000-000000000103',
+        '00000000-0000-4000-8000-000000000010', 'Accepted; we will call to book a slot.'
+    ),
+    (
+        '30000000-0000-4000-8000-000000000406', '30000000-0000-4000-8000-000000000104',
+        '00000000-0000-4000-8000-000000000011', 'Booked for 09:00; come fasting.'
+    )
+) as m (id, ticket_id, sender_id, body)
+inner join public.chat_threads as th on m.ticket_id::uuid = th.ticket_id
+on conflict (id) do nothing;

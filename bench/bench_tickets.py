@@ -1,0 +1,421 @@
+"""RLS cost of the ticket core at scale: 200k tickets over 2k providers and 50k patients, 1M
+messages, generated set-based. Three frontend queries run through PostgREST's session shape as
+a party (role authenticated + request.jwt.claims in one transaction) and, as the baseline in the
+same run, as postgres with the equivalent explicit filter. Prints p50/p95 of each, the ratio,
+and the EXPLAIN plans.
+
+Environment: BENCH_TICKETS_SCALE (default 1.0) scales every row count; BENCH_TICKETS_RUNS
+(default 400) is the number of timed runs per query and side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from bench.common import migrated_cluster, percentile
+
+SCALE = float(os.environ.get("BENCH_TICKETS_SCALE", "1.0"))
+RUNS = int(os.environ.get("BENCH_TICKETS_RUNS", "400"))
+TARGET_RATIO = 1.5
+TARGET_P50_MS = 5.0
+
+PATIENTS = int(50_000 * SCALE)
+PROVIDERS = int(2_000 * SCALE)
+TICKETS = int(200_000 * SCALE)
+MESSAGES = int(1_000_000 * SCALE)
+# A thousandth of the threads are busy (200 messages each); the rest share what is left.
+HOT_THREADS = max(10, TICKETS // 1000)
+
+# Providers by kind: [start, end) ranges of provider numbers.
+KIND_SHARES = (
+    ("pharmacy", 0.30),
+    ("doctor", 0.30),
+    ("specialist", 0.15),
+    ("diagnostics_center", 0.10),
+    ("counselor", 0.15),
+)
+
+GENERATE = """
+set session_replication_role = replica;  -- bulk load: no triggers (the rows are consistent by
+                                         -- construction: threads, members, sent_at are built here)
+
+create temporary table kinds as
+select kind, (sum(share) over (order by n) - share) * %(providers)s as lo,
+    sum(share) over (order by n) * %(providers)s as hi
+from (values {kinds}) as k (n, kind, share);
+
+insert into auth.users (id, aud, role, email)
+select md5('user' || i)::uuid, 'authenticated', 'authenticated', 'u' || i || '@bench.test'
+from generate_series(0, %(patients)s + 2 * %(providers)s - 1) as i;
+
+insert into public.profile (id, role, email)
+select md5('user' || i)::uuid,
+    case when i < %(patients)s then 'patient' else 'doctor' end,
+    'u' || i || '@bench.test'
+from generate_series(0, %(patients)s + 2 * %(providers)s - 1) as i;
+
+insert into public.providers (id, kind, name)
+select md5('provider' || i)::uuid, k.kind, k.kind || ' ' || i
+from generate_series(0, %(providers)s - 1) as i
+join kinds as k on i >= k.lo and i < k.hi;
+
+-- Two members per provider: users patients + 2i and patients + 2i + 1.
+insert into public.provider_members (provider_id, profile_id, member_role)
+select md5('provider' || i)::uuid, md5('user' || (%(patients)s + 2 * i + r))::uuid,
+    case when r = 0 then 'owner' else 'staff' end
+from generate_series(0, %(providers)s - 1) as i, generate_series(0, 1) as r;
+
+create temporary table provider_index as
+select p.kind, p.id, row_number() over (partition by p.kind order by p.id) - 1 as n,
+    count(*) over (partition by p.kind) as total
+from public.providers as p;
+create index on provider_index (kind, n);
+
+-- Tickets: 60%% prescriptions, then consultations, referrals, diagnostics, counselling.
+create temporary table ticket_plan as
+select
+    i,
+    md5('ticket' || i)::uuid as id,
+    case
+        when i %% 100 < 60 then 'prescription'
+        when i %% 100 < 75 then 'consultation'
+        when i %% 100 < 85 then 'referral'
+        when i %% 100 < 93 then 'diagnostic'
+        else 'counseling'
+    end as ticket_type,
+    md5('user' || ((i * 7919) %% %(patients)s))::uuid as patient_id,
+    now() - (i * interval '37 seconds') as created_at,
+    (i / 100) as step
+from generate_series(0, %(tickets)s - 1) as i;
+
+insert into public.prescriptions (id, doctor_id, pharmacy_id, patient_id, medications, sent_at,
+    created_at)
+select md5('rx' || t.i)::uuid, m.profile_id, ph.id, t.patient_id, '[]', t.created_at, t.created_at
+from ticket_plan as t
+join provider_index as d on d.kind = 'doctor' and d.n = t.i %% d.total
+join public.provider_members as m on m.provider_id = d.id and m.member_role = 'owner'
+join provider_index as ph on ph.kind = 'pharmacy' and ph.n = (t.i * 31) %% ph.total
+where t.ticket_type = 'prescription';
+
+insert into public.healthcare_tickets (id, ticket_type, status, patient_id, primary_provider_id,
+    secondary_provider_id, required_provider_kind, prescription_id, title, urgency,
+    session_mode, scheduled_time, meeting_link, created_at, updated_at)
+select t.id, t.ticket_type, s.status, t.patient_id,
+    case when t.ticket_type in ('prescription', 'referral', 'diagnostic') then d.id end,
+    case when s.status = tt.claimable_status and t.i %% 2 = 0 then null else f.id end,
+    tt.fulfiller_kind,
+    case when t.ticket_type = 'prescription' then md5('rx' || t.i)::uuid end,
+    initcap(t.ticket_type) || ' ' || t.i, 'normal', 'video',
+    t.created_at + interval '2 days', 'https://meet.example/' || t.i,
+    t.created_at, t.created_at
+from ticket_plan as t
+join public.ticket_types as tt on tt.ticket_type = t.ticket_type
+join provider_index as d on d.kind = 'doctor' and d.n = t.i %% d.total
+join provider_index as f on f.kind = tt.fulfiller_kind and f.n = (t.i * 31) %% f.total
+cross join lateral (
+    select st.status from public.ticket_statuses as st
+    where st.ticket_type = t.ticket_type
+        and not (t.ticket_type = 'prescription' and st.status = 'created')
+    order by st.rank, st.status
+    offset (t.i / 7) %% (
+        select count(*) from public.ticket_statuses as c
+        where c.ticket_type = t.ticket_type
+            and not (t.ticket_type = 'prescription' and c.status = 'created')
+    )
+    limit 1
+) as s;
+
+insert into public.chat_threads (id, ticket_id, order_id, order_type, title, metadata,
+    created_at, updated_at)
+select md5('thread' || t.i)::uuid, t.id, null, t.ticket_type, t.title,
+    jsonb_build_object('ticket_id', t.id, 'target_id', t.secondary_provider_id),
+    t.created_at, t.created_at
+from (select p.i, h.* from ticket_plan as p join public.healthcare_tickets as h on h.id = p.id)
+    as t;
+
+insert into public.ticket_timeline (ticket_id, event_type, to_status, actor_kind, source,
+    created_at)
+select h.id, 'created', h.status, 'system', 'bench', h.created_at
+from public.healthcare_tickets as h;
+
+insert into public.chat_thread_members (thread_id, profile_id, role)
+select distinct on (th.id, x.profile_id) th.id, x.profile_id, x.role
+from public.healthcare_tickets as t
+join public.chat_threads as th on th.ticket_id = t.id
+cross join lateral (
+    select t.patient_id as profile_id, 'patient' as role, 1 as priority
+    union all
+    select m.profile_id, 'primary', 2 from public.provider_members as m
+    where m.provider_id = t.primary_provider_id
+    union all
+    select m.profile_id, 'secondary', 3 from public.provider_members as m
+    where m.provider_id = t.secondary_provider_id
+) as x
+order by th.id, x.profile_id, x.priority;
+
+-- Messages: the first HOT threads get 200 each, the rest share the remainder evenly.
+insert into public.chat_messages (thread_id, sender_id, body, created_at)
+select md5('thread' || g.t)::uuid, pt.patient_id, 'message ' || g.n,
+    pt.created_at + g.n * interval '1 minute'
+from (
+    select (n / 200) as t, n from generate_series(0, %(hot)s * 200 - 1) as n
+    union all
+    select %(hot)s + (n %% (%(tickets)s - %(hot)s)), n
+    from generate_series(0, %(messages)s - %(hot)s * 200 - 1) as n
+) as g
+join ticket_plan as pt on pt.i = g.t;
+
+set session_replication_role = origin;
+"""
+
+RLS_INBOX = """
+select coalesce(json_agg(r), '[]') from (
+    select t.*, row_to_json(p.*) as prescription, row_to_json(th.*) as thread
+    from public.healthcare_tickets as t
+    left join lateral (
+        select rx.* from public.prescriptions as rx where rx.id = t.prescription_id
+    ) as p on true
+    left join lateral (
+        select c.id, c.title, c.updated_at from public.chat_threads as c where c.ticket_id = t.id
+    ) as th on true
+    where t.secondary_provider_id = %(provider)s and t.ticket_type = 'prescription'
+    order by t.created_at desc
+    limit 50
+) as r
+"""
+
+EXPLICIT_INBOX = """
+select coalesce(json_agg(r), '[]') from (
+    select t.*, row_to_json(p.*) as prescription, row_to_json(th.*) as thread
+    from public.healthcare_tickets as t
+    left join lateral (
+        select rx.* from public.prescriptions as rx
+        where rx.id = t.prescription_id and rx.sent_at is not null
+    ) as p on true
+    left join lateral (
+        select c.id, c.title, c.updated_at from public.chat_threads as c
+        where c.ticket_id = t.id and exists (
+            select from public.chat_thread_members as m
+            where m.thread_id = c.id and m.profile_id = %(user)s
+        )
+    ) as th on true
+    where t.secondary_provider_id = %(provider)s and t.ticket_type = 'prescription'
+        and t.status <> 'created'
+        and exists (
+            select from public.provider_members as pm
+            where pm.provider_id = %(provider)s and pm.profile_id = %(user)s
+        )
+    order by t.created_at desc
+    limit 50
+) as r
+"""
+
+RLS_PATIENT = """
+select coalesce(json_agg(r), '[]') from (
+    select t.* from public.healthcare_tickets as t
+    where t.patient_id = %(user)s
+    order by t.created_at desc
+) as r
+"""
+
+EXPLICIT_PATIENT = RLS_PATIENT
+
+RLS_MESSAGES = """
+select coalesce(json_agg(r), '[]') from (
+    select m.* from public.chat_messages as m
+    where m.thread_id = %(thread)s
+    order by m.created_at desc
+    limit 50
+) as r
+"""
+
+EXPLICIT_MESSAGES = """
+select coalesce(json_agg(r), '[]') from (
+    select m.* from public.chat_messages as m
+    where m.thread_id = %(thread)s
+        and exists (
+            select from public.chat_thread_members as tm
+            where tm.thread_id = %(thread)s and tm.profile_id = %(user)s
+        )
+    order by m.created_at desc
+    limit 50
+) as r
+"""
+
+
+def generate(conn: psycopg.Connection) -> None:
+    kinds = ", ".join(f"({n}, '{kind}', {share})" for n, (kind, share) in enumerate(KIND_SHARES))
+    params = {
+        "patients": PATIENTS,
+        "providers": PROVIDERS,
+        "tickets": TICKETS,
+        "messages": MESSAGES,
+        "hot": HOT_THREADS,
+    }
+    started = time.perf_counter()
+    with conn.transaction():
+        # Client-side binding: the script is many statements, sent as one simple query.
+        psycopg.ClientCursor(conn).execute(GENERATE.format(kinds=kinds), params)  # type: ignore[arg-type]
+    conn.execute("vacuum analyze")
+    counts = conn.execute(
+        "select (select count(*) from public.healthcare_tickets),"
+        " (select count(*) from public.providers),"
+        " (select count(*) from public.profile where role = 'patient'),"
+        " (select count(*) from public.chat_messages),"
+        " (select count(*) from public.chat_thread_members)"
+    ).fetchone()
+    assert counts is not None
+    print(
+        f"generated {counts[0]} tickets, {counts[1]} providers, {counts[2]} patients,"
+        f" {counts[3]} messages, {counts[4]} thread members"
+        f" in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+
+
+def cases(conn: psycopg.Connection, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """Parameters for each query: a party and what they look at."""
+    pharmacies = conn.execute(
+        "select m.provider_id, m.profile_id from public.provider_members as m"
+        " join public.providers as p on p.id = m.provider_id where p.kind = 'pharmacy'"
+    ).fetchall()
+    patients = conn.execute(
+        "select distinct patient_id from public.healthcare_tickets limit 5000"
+    ).fetchall()
+    threads = conn.execute(
+        "select m.thread_id, m.profile_id from public.chat_thread_members as m"
+        " where m.thread_id in (select md5('thread' || i)::uuid"
+        "   from generate_series(0, %s - 1) as i)",
+        [HOT_THREADS],
+    ).fetchall()
+    return {
+        "pharmacy inbox": [
+            {"provider": p, "user": u} for p, u in rng.sample(pharmacies, min(200, len(pharmacies)))
+        ],
+        "patient tickets": [{"user": u} for (u,) in rng.sample(patients, min(500, len(patients)))],
+        "thread messages": [
+            {"thread": t, "user": u} for t, u in rng.sample(threads, min(500, len(threads)))
+        ],
+    }
+
+
+def as_party(conn: psycopg.Connection, user: object) -> None:
+    """PostgREST's per-request session shape (inside the caller's transaction)."""
+    conn.execute("set local role authenticated")
+    conn.execute(
+        "select set_config('request.jwt.claims', %s, true), set_config('request.method', 'GET',"
+        " true)",
+        [json.dumps({"sub": str(user), "role": "authenticated", "aud": "authenticated"})],
+    )
+
+
+def time_query(
+    conn: psycopg.Connection,
+    sql: str,
+    params: Sequence[dict[str, Any]],
+    rls: bool,
+    runs: int,
+    rng: random.Random,
+) -> list[float]:
+    """Milliseconds of the query statement alone (the session setup is not timed)."""
+    samples = []
+    for _ in range(runs):
+        p = rng.choice(params)
+        with conn.transaction():
+            if rls:
+                as_party(conn, p["user"])
+            started = time.perf_counter()
+            conn.execute(sql, p).fetchall()
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def explain(conn: psycopg.Connection, sql: str, p: dict[str, Any], rls: bool) -> str:
+    with conn.transaction():
+        if rls:
+            as_party(conn, p["user"])
+        rows = conn.execute("explain (analyze, buffers, costs off) " + sql, p).fetchall()
+    return "\n".join("    " + r[0] for r in rows)
+
+
+def check_same_result(
+    conn: psycopg.Connection, rls_sql: str, explicit_sql: str, p: dict[str, Any]
+) -> None:
+    with conn.transaction():
+        as_party(conn, p["user"])
+        via_rls = conn.execute(rls_sql, p).fetchone()
+    explicit = conn.execute(explicit_sql, p).fetchone()
+    assert via_rls == explicit, "RLS and explicit filter disagree"
+
+
+def main() -> None:
+    rng = random.Random(20261121)
+    queries: list[tuple[str, str, str]] = [
+        ("pharmacy inbox", RLS_INBOX, EXPLICIT_INBOX),
+        ("patient tickets", RLS_PATIENT, EXPLICIT_PATIENT),
+        ("thread messages", RLS_MESSAGES, EXPLICIT_MESSAGES),
+    ]
+    with (
+        migrated_cluster({"shared_buffers": "512MB", "work_mem": "16MB"}) as bench,
+        psycopg.connect(bench.url, autocommit=True) as conn,
+    ):
+        if True:
+            generate(conn)
+            params = cases(conn, rng)
+            results: list[tuple[str, float, float, float, float]] = []
+            plans: list[str] = []
+            for name, rls_sql, explicit_sql in queries:
+                for p in params[name][:20]:
+                    check_same_result(conn, rls_sql, explicit_sql, p)
+                # Warm both, then interleave the sides so drift on a shared machine hits both.
+                time_query(conn, rls_sql, params[name], True, 50, rng)
+                time_query(conn, explicit_sql, params[name], False, 50, rng)
+                rls: list[float] = []
+                explicit: list[float] = []
+                for _ in range(RUNS // 50):
+                    rls += time_query(conn, rls_sql, params[name], True, 50, rng)
+                    explicit += time_query(conn, explicit_sql, params[name], False, 50, rng)
+                results.append(
+                    (
+                        name,
+                        percentile(rls, 50),
+                        percentile(rls, 95),
+                        percentile(explicit, 50),
+                        percentile(explicit, 95),
+                    )
+                )
+                sample = params[name][0]
+                plans.append(f"--- {name}: RLS (as party)\n{explain(conn, rls_sql, sample, True)}")
+                plans.append(
+                    f"--- {name}: explicit (as postgres)\n"
+                    f"{explain(conn, explicit_sql, sample, False)}"
+                )
+    report(results, plans)
+
+
+def report(results: list[tuple[str, float, float, float, float]], plans: list[str]) -> None:
+    print(f"\n{RUNS} runs per query and side; statement time in ms (session setup not timed)")
+    print(
+        f"{'query':<18}{'RLS p50':>9}{'RLS p95':>9}{'expl p50':>10}{'expl p95':>10}"
+        f"{'p50 ratio':>11}  target"
+    )
+    verdicts: list[Callable[[], bool]] = []
+    for name, rp50, rp95, ep50, ep95 in results:
+        ratio = rp50 / ep50
+        ok = ratio <= TARGET_RATIO and rp50 <= TARGET_P50_MS
+        verdicts.append(lambda ok=ok: ok)
+        print(
+            f"{name:<18}{rp50:>9.3f}{rp95:>9.3f}{ep50:>10.3f}{ep95:>10.3f}{ratio:>11.2f}  "
+            f"{'met' if ok else 'MISSED'}"
+        )
+    print(f"target: p50 ratio <= {TARGET_RATIO} and RLS p50 <= {TARGET_P50_MS} ms per query")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of one sample each:")
+    for plan in plans:
+        print(plan)

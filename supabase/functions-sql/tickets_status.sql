@@ -1,0 +1,283 @@
+-- Ticket rules checked before a row is written: a new ticket's initial status and creator,
+-- status transitions per actor from ticket_status_transitions (CH001), columns an actor may not
+-- change (CH007), the fulfiller's kind and the prescription a ticket links to (CH004).
+
+-- Why prescription p_prescription_id cannot be linked to a ticket with these parties, or null
+-- when it can: it must be written by a member of the primary provider, for the same patient,
+-- to the same pharmacy.
+create or replace function private.prescription_link_problem(
+    p_prescription_id uuid,
+    p_patient_id uuid,
+    p_primary_provider_id uuid,
+    p_secondary_provider_id uuid
+)
+returns text
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select case
+        when rx.id is null then pg_catalog.format('prescription %s does not exist', p_prescription_id)
+        when rx.patient_id is distinct from p_patient_id then pg_catalog.format(
+            'prescription %s is for another patient than this ticket''s', rx.id
+        )
+        when rx.pharmacy_id is distinct from p_secondary_provider_id then pg_catalog.format(
+            'prescription %s is addressed to another pharmacy than this ticket''s', rx.id
+        )
+        when not exists (
+            select from public.provider_members as m
+            where m.provider_id = p_primary_provider_id and m.profile_id = rx.doctor_id
+        ) then pg_catalog.format(
+            'prescription %s was not written by a member of the requesting provider', rx.id
+        )
+    end
+    from (select p_prescription_id as wanted) as w
+    left join public.prescriptions as rx on w.wanted = rx.id
+$fn$;
+
+-- Checks a fulfiller is of the kind the ticket needs (23514) and a linked prescription fits
+-- the ticket (CH004). Shared by the insert and update triggers.
+create or replace function private.check_ticket_links(p_ticket public.healthcare_tickets)
+returns void
+language plpgsql stable
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_kind text;
+    v_problem text;
+begin
+    if p_ticket.secondary_provider_id is not null then
+        select p.kind into v_kind from public.providers as p
+        where p.id = p_ticket.secondary_provider_id;
+        if v_kind is distinct from p_ticket.required_provider_kind then
+            raise exception 'provider % is a %, but this % ticket needs a %',
+                p_ticket.secondary_provider_id, coalesce(v_kind, 'missing provider'),
+                p_ticket.ticket_type, p_ticket.required_provider_kind
+                using errcode = '23514',
+                hint = 'Choose a provider of kind ' || p_ticket.required_provider_kind || '.';
+        end if;
+    end if;
+    if p_ticket.prescription_id is not null then
+        v_problem := private.prescription_link_problem(
+            p_ticket.prescription_id, p_ticket.patient_id, p_ticket.primary_provider_id,
+            p_ticket.secondary_provider_id
+        );
+        if v_problem is not null then
+            raise exception 'ticket %: % (CH004)', p_ticket.id, v_problem
+                using errcode = 'CH004',
+                hint = 'Link a prescription the requesting doctor wrote for this patient and '
+                || 'this pharmacy.';
+        end if;
+    end if;
+end
+$fn$;
+
+-- Before insert: the status starts at the type's initial status, the creator is the caller and
+-- the required provider kind defaults to the type's fulfiller. The system (backfill, service)
+-- may insert a ticket at any status.
+create or replace function private.set_ticket_defaults()
+returns trigger
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_type public.ticket_types;
+begin
+    select * into v_type from public.ticket_types where ticket_type = new.ticket_type;
+    if not found then
+        return new;  -- the foreign key names the unknown type
+    end if;
+    new.required_provider_kind := coalesce(new.required_provider_kind, v_type.fulfiller_kind);
+    if private.is_system_actor() then
+        new.status := coalesce(new.status, v_type.initial_status);
+        new.created_by := coalesce(new.created_by, (select auth.uid()));
+    else
+        if new.status is distinct from v_type.initial_status and new.status is not null then
+            raise exception 'a new % ticket starts as ''%'', not ''%'' (CH001)',
+                new.ticket_type, v_type.initial_status, new.status
+                using errcode = 'CH001',
+                hint = 'Leave status out; move the ticket on once it exists.';
+        end if;
+        if new.created_by is distinct from (select auth.uid()) and new.created_by is not null then
+            raise exception 'created_by must be your own user id (CH008)'
+                using errcode = 'CH008', hint = 'Leave created_by out; it is set for you.';
+        end if;
+        new.status := v_type.initial_status;
+        new.created_by := (select auth.uid());
+    end if;
+    if v_type.initial_status <> new.status and new.closed_at is null and exists (
+        select from public.ticket_statuses as s
+        where s.ticket_type = new.ticket_type and s.status = new.status and s.is_terminal
+    ) then
+        new.closed_at := pg_catalog.now();
+    end if;
+    perform private.check_ticket_links(new);
+    return new;
+end
+$fn$;
+
+-- Before update: what the acting party may change. System sessions may change any column and
+-- move the status forward (skipping steps); nobody moves it back or out of a terminal status.
+create or replace function private.enforce_ticket_update()
+returns trigger
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_system boolean := private.is_system_actor();
+    v_type public.ticket_types;
+    v_from public.ticket_statuses;
+    v_to public.ticket_statuses;
+    v_roles text[];
+    v_changed text[];
+    v_protected text[];
+    v_allowed text;
+begin
+    select * into v_type from public.ticket_types where ticket_type = old.ticket_type;
+    select array_agg(n.key order by n.key) into v_changed
+    from pg_catalog.jsonb_each(pg_catalog.to_jsonb(new)) as n
+    inner join pg_catalog.jsonb_each(pg_catalog.to_jsonb(old)) as o on n.key = o.key
+    where n.value is distinct from o.value and n.key <> 'updated_at';
+    v_changed := coalesce(v_changed, '{}');
+
+    if not v_system then
+        v_roles := private.caller_ticket_roles(
+            old.ticket_type, old.status, old.patient_id, old.primary_provider_id,
+            old.secondary_provider_id
+        );
+        v_protected := array(
+            select c from pg_catalog.unnest(v_changed) as c
+            where c in (
+                'ticket_type', 'patient_id', 'primary_provider_id', 'created_by',
+                'required_provider_kind', 'appointment_id'
+            )
+        );
+        if pg_catalog.cardinality(v_protected) > 0 then
+            raise exception 'ticket %: % may not be changed by this actor (CH007)',
+                old.id, pg_catalog.array_to_string(v_protected, ', ')
+                using errcode = 'CH007',
+                hint = 'Create a new ticket instead of changing who or what it is about.';
+        end if;
+        if 'secondary_provider_id' = any(v_changed) and (
+            old.status <> v_type.initial_status or not v_roles && array['patient', 'primary', 'admin']
+        ) then
+            raise exception
+                'ticket %: the fulfiller can be chosen only by the requester while the ticket '
+                'is ''%'' (it is ''%'') (CH007)', old.id, v_type.initial_status, old.status
+                using errcode = 'CH007',
+                hint = 'Open tickets are taken with claim_ticket(ticket_id, provider_id).';
+        end if;
+        if 'prescription_id' = any(v_changed) and (
+            old.status <> v_type.initial_status or not v_roles && array['primary']
+        ) then
+            raise exception
+                'ticket %: only the prescribing provider links a prescription, before the ticket '
+                'is sent (CH007)', old.id
+                using errcode = 'CH007',
+                hint = 'Cancel this ticket and create a new one to send another prescription.';
+        end if;
+    end if;
+
+    if new.status is distinct from old.status then
+        select * into v_from from public.ticket_statuses
+        where ticket_type = old.ticket_type and status = old.status;
+        select * into v_to from public.ticket_statuses
+        where ticket_type = old.ticket_type and status = new.status;
+        if v_to.status is null then
+            raise exception 'ticket %: ''%'' is not a status of % tickets (CH001)',
+                old.id, new.status, old.ticket_type
+                using errcode = 'CH001',
+                hint = 'See ticket_statuses for the statuses of each ticket type.';
+        end if;
+        if v_from.is_terminal then
+            raise exception 'ticket % is ''%'', which is final; it cannot become ''%'' (CH001)',
+                old.id, old.status, new.status
+                using errcode = 'CH001', hint = 'Create a new ticket for further work.';
+        end if;
+        if v_system then
+            if v_to.rank <= v_from.rank and not exists (
+                select from public.ticket_status_transitions as tr
+                where
+                    tr.ticket_type = old.ticket_type
+                    and tr.from_status = old.status
+                    and tr.to_status = new.status
+            ) then
+                raise exception 'ticket %: cannot move back from ''%'' to ''%'' (CH001)',
+                    old.id, old.status, new.status
+                    using errcode = 'CH001',
+                    hint = 'Statuses only move forward; see ticket_statuses.rank.';
+            end if;
+        elsif not exists (
+            select from public.ticket_status_transitions as tr
+            where
+                tr.ticket_type = old.ticket_type
+                and tr.from_status = old.status
+                and tr.to_status = new.status
+                and tr.actor = any(v_roles)
+        ) then
+            select pg_catalog.string_agg(distinct pg_catalog.quote_literal(tr.to_status), ', ')
+            into v_allowed
+            from public.ticket_status_transitions as tr
+            where
+                tr.ticket_type = old.ticket_type
+                and tr.from_status = old.status
+                and tr.actor = any(v_roles);
+            raise exception 'ticket %: you (%) cannot move a % ticket from ''%'' to ''%'' (CH001)',
+                old.id, coalesce(nullif(pg_catalog.array_to_string(v_roles, ', '), ''), 'no party'),
+                old.ticket_type, old.status, new.status
+                using errcode = 'CH001',
+                hint = coalesce('From here you may move it to ' || v_allowed || '.',
+                    'You have no status change to make on this ticket now.');
+        end if;
+        if new.ticket_type = 'counseling' and new.status = 'scheduled' and (
+            new.scheduled_time is null
+            or (new.session_mode in ('video', 'audio') and new.meeting_link is null)
+        ) then
+            raise exception 'ticket %: a counselling session is scheduled with its time%',
+                old.id, case when new.session_mode in ('video', 'audio')
+                    then ' and meeting link' else '' end
+                using errcode = '23514',
+                hint = 'Set scheduled_time (and meeting_link for video or audio sessions) '
+                || 'in the same update.';
+        end if;
+        if new.ticket_type = 'prescription' and new.prescription_id is null
+            and new.status not in ('created', 'cancelled') then
+            raise exception 'ticket % is ''%''; attach a prescription before moving it to ''%'' (CH004)',
+                old.id, old.status, new.status
+                using errcode = 'CH004',
+                hint = 'Set prescription_id in the same update as the status.';
+        end if;
+        if v_to.is_terminal then
+            new.closed_at := pg_catalog.now();
+        end if;
+    end if;
+
+    if v_changed && array[
+        'secondary_provider_id', 'prescription_id', 'patient_id', 'primary_provider_id',
+        'required_provider_kind'
+    ] then
+        perform private.check_ticket_links(new);
+    end if;
+    new.updated_at := pg_catalog.now();
+    return new;
+end
+$fn$;
+
+revoke execute on function private.prescription_link_problem(uuid, uuid, uuid, uuid) from public;
+revoke execute on function private.check_ticket_links(public.healthcare_tickets) from public;
+revoke execute on function private.set_ticket_defaults() from public;
+revoke execute on function private.enforce_ticket_update() from public;
+grant execute on function private.check_ticket_links(
+    public.healthcare_tickets
+) to authenticated, service_role;
+
+drop trigger if exists set_ticket_defaults on public.healthcare_tickets;
+create trigger set_ticket_defaults
+before insert on public.healthcare_tickets
+for each row execute function private.set_ticket_defaults();
+
+drop trigger if exists enforce_ticket_update on public.healthcare_tickets;
+create trigger enforce_ticket_update
+before update on public.healthcare_tickets
+for each row execute function private.enforce_ticket_update();

@@ -1,0 +1,12 @@
+-- carehub: no-transaction
+-- Indexes on the legacy chat and prescription tables, built without blocking writers (the live
+-- tables are large). Each statement is re-runnable, so a run interrupted midway can resume.
+
+-- One thread per ticket; also the index behind chat_threads_ticket_id_fkey and the unique
+-- constraint the next migration attaches to it.
+create unique index concurrently if not exists chat_threads_ticket_id_key
+on public.chat_threads (ticket_id);
+
+-- The pharmacy integration looks prescriptions up by the pharmacy system's order id.
+create index concurrently if not exists prescriptions_external_order_id_idx
+on public.prescriptions (external_order_id);

@@ -1,0 +1,35 @@
+-- chat_messages: thread members read and post (as themselves: a trigger refuses impersonation,
+-- and a prescription ticket's thread is closed until its prescription is attached); admins read.
+-- Messages are not edited or deleted through the API.
+
+alter table public.chat_messages enable row level security;
+
+revoke all on public.chat_messages from anon, authenticated, service_role;
+grant select on public.chat_messages to authenticated;
+grant insert (id, thread_id, sender_id, body, kind, metadata)
+on public.chat_messages to authenticated;
+grant select, insert, update, delete on public.chat_messages to service_role;
+
+drop policy if exists "Thread members can read messages" on public.chat_messages;
+create policy "Thread members can read messages"
+on public.chat_messages for select to authenticated
+using (
+    -- The caller's own membership row (primary key lookup): cheap per row, where an array of
+    -- every thread the caller is in would cost per statement what a busy pharmacist has.
+    exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_messages.thread_id and m.profile_id = (select auth.uid())
+    )
+    or (select private.is_admin())
+);
+
+drop policy if exists "Thread members can post messages" on public.chat_messages;
+create policy "Thread members can post messages"
+on public.chat_messages for insert to authenticated
+with check (
+    sender_id = (select auth.uid())
+    and exists (
+        select from public.chat_thread_members as m
+        where m.thread_id = chat_messages.thread_id and m.profile_id = (select auth.uid())
+    )
+);

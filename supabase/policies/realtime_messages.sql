@@ -1,0 +1,32 @@
+-- Realtime: the ticket tables in the supabase_realtime publication, and Realtime Authorization
+-- on realtime.messages: only a ticket's parties join (receive on, send to) its private channel
+-- 'ticket:<ticket id>'. The scheduling tables join the publication with their own policies.
+
+do $publication$
+declare
+    v_table text;
+begin
+    foreach v_table in array array[
+        'healthcare_tickets', 'chat_threads', 'chat_messages', 'notifications', 'ticket_timeline'
+    ] loop
+        if not exists (
+            select from pg_catalog.pg_publication_tables
+            where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = v_table
+        ) then
+            execute pg_catalog.format(
+                'alter publication supabase_realtime add table public.%I', v_table
+            );
+        end if;
+    end loop;
+end
+$publication$;
+
+drop policy if exists "Ticket parties can receive on ticket channels" on realtime.messages;
+create policy "Ticket parties can receive on ticket channels"
+on realtime.messages for select to authenticated
+using (private.can_join_ticket_channel((select realtime.topic())));
+
+drop policy if exists "Ticket parties can send on ticket channels" on realtime.messages;
+create policy "Ticket parties can send on ticket channels"
+on realtime.messages for insert to authenticated
+with check (private.can_join_ticket_channel((select realtime.topic())));

@@ -1,0 +1,196 @@
+"""Property: over random users, providers and tickets, a user reads a ticket if and only if
+they are a party to it, or it is open and they may claim it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+KINDS = ("pharmacy", "doctor", "specialist", "counselor")
+FULFILLER = {
+    "prescription": "pharmacy",
+    "consultation": "doctor",
+    "referral": "specialist",
+    "counseling": "counselor",
+}
+STATUSES = {
+    "prescription": ("created", "sent", "received", "cancelled"),
+    "consultation": ("requested", "accepted", "cancelled"),
+    "referral": ("created", "sent", "accepted", "declined"),
+    "counseling": ("open", "claimed", "scheduled", "closed"),
+}
+CLAIMABLE = {"consultation": "requested", "referral": "sent", "counseling": "open"}
+CATEGORIES = (None, "anxiety", "stress")
+
+
+@dataclass(frozen=True)
+class Provider:
+    kind: str
+    active: bool
+    expertise: tuple[str, ...]
+    members: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_type: str
+    status: str
+    patient: int
+    primary: int | None
+    secondary: int | None
+    category: str | None
+
+
+providers_st = st.lists(
+    st.builds(
+        Provider,
+        kind=st.sampled_from(KINDS),
+        active=st.booleans(),
+        expertise=st.lists(st.sampled_from(("anxiety", "stress")), unique=True).map(tuple),
+        members=st.frozensets(st.integers(0, 4), max_size=3),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> tuple[list[bool], list[Provider], list[Ticket]]:
+    admins = draw(st.lists(st.booleans(), min_size=5, max_size=5))
+    providers = draw(providers_st)
+    tickets = []
+    for _ in range(draw(st.integers(1, 5))):
+        ticket_type = draw(st.sampled_from(tuple(FULFILLER)))
+        fulfillers = [i for i, p in enumerate(providers) if p.kind == FULFILLER[ticket_type]]
+        secondary = draw(st.sampled_from([None, *fulfillers]))
+        status = draw(st.sampled_from(STATUSES[ticket_type]))
+        primary = draw(st.sampled_from([None, *range(len(providers))]))
+        if ticket_type == "prescription":
+            # A prescription ticket goes to a named pharmacy and, once sent, needs a
+            # prescription from a member of its requester.
+            if secondary is None:
+                status = "created"
+            if status != "created" and (primary is None or not providers[primary].members):
+                status = "created"
+        tickets.append(
+            Ticket(
+                ticket_type,
+                status,
+                draw(st.integers(0, 4)),
+                primary,
+                secondary,
+                draw(st.sampled_from(CATEGORIES)),
+            )
+        )
+    return admins, providers, tickets
+
+
+def may_read(user: int, ticket: Ticket, admins: list[bool], providers: list[Provider]) -> bool:
+    if admins[user] or ticket.patient == user:
+        return True
+    if ticket.primary is not None and user in providers[ticket.primary].members:
+        return True
+    if ticket.secondary is not None:
+        hidden = ticket.ticket_type == "prescription" and ticket.status == "created"
+        return not hidden and user in providers[ticket.secondary].members
+    if CLAIMABLE.get(ticket.ticket_type) != ticket.status:
+        return False
+    return any(
+        user in p.members
+        and p.active
+        and p.kind == FULFILLER[ticket.ticket_type]
+        and (ticket.category is None or not p.expertise or ticket.category in p.expertise)
+        for p in providers
+    )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(world=worlds())
+def test_a_user_reads_a_ticket_iff_party_or_eligible_claimer(
+    conn: psycopg.Connection, world: tuple[list[bool], list[Provider], list[Ticket]]
+) -> None:
+    admins, providers, tickets = world
+    with conn.transaction():
+        users = []
+        for is_admin in admins:
+            user = uuid.uuid4()
+            conn.execute(
+                "insert into auth.users (id, aud, role, email, raw_app_meta_data)"
+                " values (%s, 'authenticated', 'authenticated', %s, %s)",
+                [
+                    user,
+                    f"{user}@example.test",
+                    json.dumps({"role": "admin" if is_admin else "doctor"}),
+                ],
+            )
+            users.append(user)
+        provider_ids = []
+        for p in providers:
+            row = conn.execute(
+                "insert into public.providers (kind, name, is_active, expertise)"
+                " values (%s, 'P', %s, %s) returning id",
+                [p.kind, p.active, list(p.expertise)],
+            ).fetchone()
+            assert row is not None
+            provider_ids.append(row[0])
+            for m in p.members:
+                conn.execute(
+                    "insert into public.provider_members (provider_id, profile_id) values (%s, %s)",
+                    [row[0], users[m]],
+                )
+        ticket_ids = []
+        for t in tickets:
+            primary = provider_ids[t.primary] if t.primary is not None else None
+            secondary = provider_ids[t.secondary] if t.secondary is not None else None
+            rx = None
+            if t.ticket_type == "prescription" and t.status != "created":
+                assert t.primary is not None
+                doctor = users[min(providers[t.primary].members)]
+                rx_row = conn.execute(
+                    "insert into public.prescriptions (doctor_id, pharmacy_id, patient_id)"
+                    " values (%s, %s, %s) returning id",
+                    [doctor, secondary, users[t.patient]],
+                ).fetchone()
+                assert rx_row is not None
+                rx = rx_row[0]
+            row = conn.execute(
+                "insert into public.healthcare_tickets (ticket_type, status, patient_id,"
+                " primary_provider_id, secondary_provider_id, prescription_id, category,"
+                " scheduled_time, meeting_link) values (%s, %s, %s, %s, %s, %s, %s, now(),"
+                " 'https://meet.example/p') returning id",
+                [t.ticket_type, t.status, users[t.patient], primary, secondary, rx, t.category],
+            ).fetchone()
+            assert row is not None
+            ticket_ids.append(row[0])
+
+        for u, user in enumerate(users):
+            with conn.transaction():
+                conn.execute("set local role authenticated")
+                conn.execute(
+                    "select set_config('request.jwt.claims', %s, true)",
+                    [json.dumps({"sub": str(user), "role": "authenticated"})],
+                )
+                seen = {
+                    r[0]
+                    for r in conn.execute(
+                        "select id from public.healthcare_tickets where id = any(%s)",
+                        [ticket_ids],
+                    ).fetchall()
+                }
+                conn.execute("reset role")
+            expected = {
+                tid
+                for tid, t in zip(ticket_ids, tickets, strict=True)
+                if may_read(u, t, admins, providers)
+            }
+            assert seen == expected, (u, tickets)
+        raise psycopg.Rollback()
