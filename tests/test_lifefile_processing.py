@@ -4,14 +4,17 @@ notifications, out-of-order and unknown events, replay, and who may read the res
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
-from tests.helpers import as_anon, as_service, as_user, create_user
+from app.sqlfiles import split_statements
+from tests.helpers import PROJECT_ROOT, TestDatabase, as_anon, as_service, as_user, create_user
 from tests.lifefile_factories import (
     PrescriptionTicket,
     create_prescription_ticket,
@@ -46,7 +49,7 @@ def receive(conn: psycopg.Connection, payload: Any) -> list[uuid.UUID]:
 
 
 def tracking(conn: psycopg.Connection, ticket: PrescriptionTicket) -> dict[str, Any]:
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+    with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             "select * from public.prescription_tracking where ticket_id = %s", [ticket.ticket_id]
         ).fetchone()
@@ -534,10 +537,8 @@ def test_replaying_a_processed_event_has_no_second_effect(conn: psycopg.Connecti
 
 
 def test_two_workers_share_the_queue_without_double_processing(
-    database: Any, conn: psycopg.Connection
+    database: TestDatabase, conn: psycopg.Connection
 ) -> None:
-    import threading
-
     tickets = [create_prescription_ticket(conn, order_id=f"LF-{n}") for n in range(20)]
     for n in range(20):
         receive(conn, event("RECEIVED", order_id=f"LF-{n}"))
@@ -641,9 +642,6 @@ def test_users_cannot_reach_the_inbox_or_its_functions(
 
 
 def test_seed_gives_the_demo_prescription_lifefile_history_once(conn: psycopg.Connection) -> None:
-    from app.sqlfiles import split_statements
-    from tests.helpers import PROJECT_ROOT
-
     seed = (PROJECT_ROOT / "supabase" / "seed.sql").read_text()
     for _ in range(2):  # re-runnable
         with conn.transaction():
