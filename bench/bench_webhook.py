@@ -312,6 +312,75 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+        measure_processing(bench.url)
+
+
+PROCESSED = 2000
+
+# One doctor, patient and pharmacy; PROCESSED sent prescription tickets with Lifefile order ids
+# PROC-1..n (their tracking rows follow by trigger); one stored 'order_processing' push each.
+PROCESSING_SETUP = """
+insert into auth.users (id, aud, role, email, raw_app_meta_data, created_at, updated_at)
+values
+('b0000000-0000-4000-8000-000000000001', 'authenticated', 'authenticated', 'doc@bench.test',
+ '{"role": "doctor"}', now(), now()),
+('b0000000-0000-4000-8000-000000000002', 'authenticated', 'authenticated', 'pat@bench.test',
+ '{"role": "patient"}', now(), now()),
+('b0000000-0000-4000-8000-000000000003', 'authenticated', 'authenticated', 'rx@bench.test',
+ '{"role": "pharmacist"}', now(), now());
+insert into public.providers (id, kind, name) values
+('b1000000-0000-4000-8000-000000000001', 'doctor', 'Bench Practice'),
+('b1000000-0000-4000-8000-000000000002', 'pharmacy', 'Bench Pharmacy');
+insert into public.provider_members (provider_id, profile_id, member_role) values
+('b1000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000001', 'owner'),
+('b1000000-0000-4000-8000-000000000002', 'b0000000-0000-4000-8000-000000000003', 'owner');
+insert into public.prescriptions (doctor_id, pharmacy_id, patient_id, external_order_id)
+select 'b0000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000002',
+    'b0000000-0000-4000-8000-000000000002', 'PROC-' || g
+from generate_series(1, %(n)s) as g;
+insert into public.healthcare_tickets (ticket_type, status, patient_id, primary_provider_id,
+    secondary_provider_id, prescription_id)
+select 'prescription', 'sent', p.patient_id, 'b1000000-0000-4000-8000-000000000001',
+    p.pharmacy_id, p.id
+from public.prescriptions as p where p.external_order_id like 'PROC-%%';
+select count(*) from generate_series(1, %(n)s) as g
+cross join lateral private.receive_lifefile_delivery(
+    jsonb_build_object(
+        'prescription', jsonb_build_object('orderId', 'PROC-' || g),
+        'status', jsonb_build_object('current', 'order_processing',
+            'changedAt', '2026-11-21T12:00:00Z')
+    )::text, '{}', 'bench');
+"""
+
+
+def measure_processing(url: str) -> None:
+    """The worker's side: how fast the inbox becomes tracking, history, ticket status, timeline
+    and notifications (the job's own SQL call, in batches of 100, one connection)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from private.lifefile_webhook_events")  # the unmatched load above
+        # Several statements: simple query protocol, so the count is written in, not bound.
+        conn.execute(PROCESSING_SETUP.replace("%(n)s", str(PROCESSED)).replace("%%", "%"))
+        started = time.perf_counter()
+        done = 0
+        while True:
+            row = conn.execute("select private.process_lifefile_events(100)").fetchone()
+            assert row is not None
+            if row[0] == 0:
+                break
+            done += row[0]
+        elapsed = time.perf_counter() - started
+        moved = conn.execute(
+            "select count(*) from public.healthcare_tickets where status = 'processing'"
+        ).fetchone()
+        notified = conn.execute(
+            "select count(*) from public.notifications where type = 'prescription_processing'"
+        ).fetchone()
+    print(
+        f"worker: processed {done} events in {elapsed:.2f} s = {done / elapsed:.0f}/s "
+        f"(tickets moved: {moved[0] if moved else 0}; notifications: "
+        f"{notified[0] if notified else 0})",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

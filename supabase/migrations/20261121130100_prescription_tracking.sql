@@ -519,7 +519,8 @@ begin
     where p.id = new.prescription_id and new.status <> 'cancelled'
     on conflict (ticket_id) do nothing;
 
-    if new.status <> 'sent' then
+    -- Lifefile processing writes the row itself, with the pharmacy's own times.
+    if new.status <> 'sent' and private.request_source() <> 'lifefile' then
         execute pg_catalog.format(
             'update public.prescription_tracking as t'
             ' set current_status = case when s_new.rank > s_old.rank then $1'
