@@ -10,17 +10,6 @@
 
 -- Helpers ----------------------------------------------------------------------------------
 
--- True when the caller is an end user (a PostgREST request as anon or authenticated), false
--- for system sessions (service_role, the worker, a DBA). Reads the `role` setting, which
--- `set local role` changes and security definer functions do not.
-create or replace function private.is_end_user()
-returns boolean
-language sql stable
-set search_path = ''
-as $fn$
-    select pg_catalog.current_setting('role', true) in ('anon', 'authenticated')
-$fn$;
-
 -- True when the signed-in user is a practitioner (someone who offers bookable services).
 create or replace function private.is_practitioner()
 returns boolean
@@ -456,7 +445,7 @@ begin
             p_to - p_from + 1, c_max_days
             using errcode = '22023', hint = 'Split the range into calls of at most 93 days.';
     end if;
-    if private.is_end_user() and p_profile_id is distinct from (select auth.uid()) then
+    if private.is_api_request() and p_profile_id is distinct from (select auth.uid()) then
         raise exception 'you can only generate your own slots (CH008)'
             using errcode = 'CH008', hint = 'Pass your own profile id.';
     end if;
@@ -735,7 +724,7 @@ begin
     if not found then
         raise exception 'reservation request % does not exist', p_request_id
             using errcode = 'P0002';
-    elsif private.is_end_user() and v_request.profile_id is distinct from (select auth.uid())
+    elsif private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
         then
         raise exception 'only the practitioner of request % can approve it (CH008)',
             p_request_id
@@ -776,7 +765,7 @@ begin
     if not found then
         raise exception 'reservation request % does not exist', p_request_id
             using errcode = 'P0002';
-    elsif private.is_end_user() and v_request.profile_id is distinct from (select auth.uid())
+    elsif private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
         then
         raise exception 'only the practitioner of request % can reject it (CH008)',
             p_request_id
@@ -816,7 +805,7 @@ begin
     if not found then
         raise exception 'reservation % does not exist', p_reservation_id
             using errcode = 'P0002';
-    elsif private.is_end_user()
+    elsif private.is_api_request()
         and (select auth.uid()) is distinct from v_reservation.profile_id
         and (select auth.uid()) is distinct from v_reservation.patient_id then
         raise exception 'only the practitioner or the patient of reservation % can cancel it '
@@ -852,7 +841,7 @@ begin
     select s.* into v_slot from public.time_slot as s where s.id = p_slot_id for update;
     if not found then
         raise exception 'time slot % does not exist', p_slot_id using errcode = 'P0002';
-    elsif private.is_end_user() and v_slot.profile_id is distinct from (select auth.uid()) then
+    elsif private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid()) then
         raise exception 'only the practitioner of time slot % can block it (CH008)', p_slot_id
             using errcode = 'CH008';
     end if;
@@ -879,7 +868,7 @@ begin
     select s.* into v_slot from public.time_slot as s where s.id = p_slot_id for update;
     if not found then
         raise exception 'time slot % does not exist', p_slot_id using errcode = 'P0002';
-    elsif private.is_end_user() and v_slot.profile_id is distinct from (select auth.uid()) then
+    elsif private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid()) then
         raise exception 'only the practitioner of time slot % can unblock it (CH008)', p_slot_id
             using errcode = 'CH008';
     end if;
@@ -946,7 +935,6 @@ $fn$;
 
 -- Privileges -------------------------------------------------------------------------------
 
-revoke execute on function private.is_end_user() from public;
 revoke execute on function private.is_practitioner() from public;
 revoke execute on function private.current_patient_reservation_ids() from public;
 revoke execute on function private.is_reservation_practitioner(uuid) from public;
@@ -963,7 +951,6 @@ revoke execute on function private.claim_reservation_place() from public;
 revoke execute on function private.enforce_reservation_transition() from public;
 revoke execute on function private.release_reservation_place() from public;
 revoke execute on function private.request_detail_text(jsonb, text, integer) from public;
-grant execute on function private.is_end_user() to authenticated, service_role;
 grant execute on function private.is_practitioner() to authenticated, service_role;
 grant execute on function private.current_patient_reservation_ids()
 to authenticated, service_role;
