@@ -14,8 +14,13 @@ import click
 from app.config import PROJECT_ROOT, ConfigError, Settings
 from app.localdb import ClusterError, LocalCluster, project_cluster, wait_until_ready
 from app.migrate import MigrationError, Migrator
+from app.webhooks.lifefile import PATH as LIFEFILE_PATH
+from app.webhooks.lifefile_cli import webhooks
 
 MIGRATIONS = PROJECT_ROOT / "supabase" / "migrations"
+# `carehub run` signs local test events with this when no Lifefile setting is given. Never use
+# it anywhere else: it is in the source code.
+DEV_LIFEFILE_SECRET = "carehub-dev-lifefile-secret"  # noqa: S105
 SEED = PROJECT_ROOT / "supabase" / "seed.sql"
 
 
@@ -46,6 +51,9 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+main.add_command(webhooks)
 
 
 @main.group()
@@ -192,9 +200,24 @@ def run(port: int) -> None:
         wait_until_ready(url)
     migrate(url, seed=True)
     env = {**os.environ, "DATABASE_URL": url, "PORT": str(port)}
+    lifefile = ""
+    if (
+        not env.get("LIFEFILE_WEBHOOK_SECRET", "").strip()
+        and not env.get("LIFEFILE_BASIC_AUTH", "").strip()
+    ):
+        env["LIFEFILE_WEBHOOK_SECRET"] = DEV_LIFEFILE_SECRET
+        lifefile = f" (development secret: LIFEFILE_WEBHOOK_SECRET={DEV_LIFEFILE_SECRET})"
     click.echo("")
     click.echo(f"DATABASE_URL={url}")
     click.echo(f"service: http://127.0.0.1:{port}/healthz")
+    click.echo(f"Lifefile webhook: http://127.0.0.1:{port}{LIFEFILE_PATH}{lifefile}")
+    click.echo(
+        "  send a test event:  "
+        + (f"LIFEFILE_WEBHOOK_SECRET={DEV_LIFEFILE_SECRET} " if lifefile else "")
+        + f"PORT={port} "
+        "carehub webhooks send-test --status shipped --order LF-DEMO-1001"
+    )
+    click.echo("  then:               carehub webhooks list")
     click.echo("demo accounts: see README.md (Seed data). Ctrl-C stops everything.")
     click.echo("")
     children = [

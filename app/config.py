@@ -25,11 +25,64 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` requests per ``per_seconds`` from one client (a token bucket)."""
+
+    count: int
+    per_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.per_seconds
+
+
+_RATE_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> RateLimit | None:
+    raw = env.get(name, "").strip().lower() or default
+    if raw in ("0", "off", "none"):
+        return None
+    count, _, period = raw.partition("/")
+    if not count.strip().isdigit() or int(count) <= 0 or period.strip() not in _RATE_PERIODS:
+        raise ConfigError(
+            f"{name} must look like 600/minute (a count per second, minute or hour) or off, "
+            f"got {raw!r}"
+        )
+    return RateLimit(int(count), _RATE_PERIODS[period.strip()])
+
+
+def _secrets(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    # Several secrets, comma-separated, so a secret can be rotated without refusing events
+    # signed with the old one while Lifefile switches over.
+    return tuple(s.strip() for s in env.get(name, "").split(",") if s.strip())
+
+
+def _basic_auth(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(f"{name} must be user:password (both non-empty)")
+    return user, password
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     pool_min_size: int = 1
     pool_max_size: int = 10
     pool_timeout: float = 5.0
+    # Lifefile webhook: HMAC secrets (any one may have signed), HTTP Basic credentials, and
+    # the per-client request rate. With no secret and no credentials the endpoint is off.
+    lifefile_webhook_secrets: tuple[str, ...] = ()
+    lifefile_basic_auth: tuple[str, str] | None = None
+    lifefile_rate_limit: RateLimit | None = RateLimit(600, 60.0)
+
+    @property
+    def lifefile_configured(self) -> bool:
+        return bool(self.lifefile_webhook_secrets or self.lifefile_basic_auth)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,4 +97,7 @@ class Settings:
             database_url=database_url,
             pool_min_size=_int(env, "DB_POOL_MIN_SIZE", 1),
             pool_max_size=_int(env, "DB_POOL_MAX_SIZE", 10),
+            lifefile_webhook_secrets=_secrets(env, "LIFEFILE_WEBHOOK_SECRET"),
+            lifefile_basic_auth=_basic_auth(env, "LIFEFILE_BASIC_AUTH"),
+            lifefile_rate_limit=_rate_limit(env, "LIFEFILE_RATE_LIMIT", "600/minute"),
         )

@@ -403,3 +403,42 @@ from (
 ) as m (id, ticket_id, sender_id, body)
 inner join public.chat_threads as th on m.ticket_id::uuid = th.ticket_id
 on conflict (id) do nothing;
+
+-- Lifefile fulfilment tracking ---------------------------------------------------------------
+-- The prescription ticket above is Lifefile order LF-DEMO-1001. Lifefile has reported it sent,
+-- received and in preparation (stored and processed through the real inbox, so its tracking
+-- row and status history exist; the ticket was already there, so it does not move).
+-- `carehub webhooks send-test --status shipped --order LF-DEMO-1001` moves it on.
+update public.prescriptions
+set external_order_id = 'LF-DEMO-1001'
+where id = '30000000-0000-4000-8000-000000000201' and external_order_id is null;
+
+-- Timed before the ticket was created (the seed creates everything at once), and the same on
+-- every run, so a re-run sends the same events again, which the inbox recognises as duplicates.
+select r.event_status
+from public.healthcare_tickets as t
+cross join
+    lateral (
+        values
+        ('SENT_TO_PHARMACY', interval '50 minutes'),
+        ('order_received', interval '35 minutes'),
+        ('order_processing', interval '10 minutes')
+    ) as e (status, before_created)
+cross join
+    lateral private.receive_lifefile_delivery(
+        pg_catalog.jsonb_build_object(
+            'eventType', 'prescription.status.update',
+            'timestamp', t.created_at - e.before_created,
+            'prescription', pg_catalog.jsonb_build_object(
+                'orderId', 'LF-DEMO-1001', 'medicationName', 'Amoxicillin', 'quantity', 21
+            ),
+            'status', pg_catalog.jsonb_build_object(
+                'current', e.status, 'changedAt', t.created_at - e.before_created
+            )
+        )::text,
+        '{"user-agent": "carehub seed"}',
+        'seed'
+    ) as r
+where t.id = '30000000-0000-4000-8000-000000000101';
+
+select private.process_lifefile_events(100);

@@ -52,7 +52,10 @@ def test_malformed_number_setting_names_the_setting() -> None:
 def test_healthz_is_200_when_the_database_answers(app: Flask) -> None:
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    body = response.get_json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    # Optional features say whether they are on (the Lifefile webhook is off here).
+    assert body["features"]["lifefile_webhook"].startswith("disabled")
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(unreachable_app: Flask) -> None:

@@ -33,9 +33,18 @@ class Job:
 
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
+    from app.jobs import lifefile
     from app.jobs.scheduling import scheduling_jobs
 
-    return [*scheduling_jobs()]
+    return [
+        *scheduling_jobs(),
+        Job(
+            "lifefile_webhooks",
+            lifefile.process_inbox,
+            every=lifefile.SWEEP_SECONDS,
+            channels=(lifefile.CHANNEL,),
+        ),
+    ]
 
 
 class Worker:

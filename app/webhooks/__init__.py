@@ -7,3 +7,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register every webhook blueprint on ``app``."""
+    from app.webhooks import lifefile
+
+    lifefile.init_app(app, app.config["CAREHUB_SETTINGS"])

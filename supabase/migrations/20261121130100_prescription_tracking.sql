@@ -1,0 +1,655 @@
+-- Prescription fulfilment tracking: one tracking row per sent prescription ticket, the full
+-- history of its pharmacy statuses, and the processing of the Lifefile inbox into both (and
+-- into the ticket's status, as the system, with app.source = 'lifefile').
+
+-- Tables ------------------------------------------------------------------------------------
+
+create table public.prescription_tracking (
+    id uuid primary key default gen_random_uuid(),
+    ticket_id uuid not null unique references public.healthcare_tickets (id) on delete cascade,
+    prescription_id uuid not null unique references public.prescriptions (
+        id
+    ) on delete cascade,
+    pharmacy_id uuid references public.providers (id) on delete set null,
+    rx_number text,
+    external_order_id text,
+    medication_name text,
+    quantity numeric check (quantity > 0),
+    -- Always 'prescription': present so current_status is checked against that state machine.
+    ticket_type text not null default 'prescription' check (ticket_type = 'prescription'),
+    current_status text not null default 'sent',
+    tracking_number text,
+    carrier text,
+    tracking_url text,
+    estimated_delivery timestamptz,
+    -- When each status was first reached, as the pharmacy reported it (a late event fills in
+    -- the past; a repeated one keeps the earliest time).
+    sent_at timestamptz,
+    received_at timestamptz,
+    processing_at timestamptz,
+    ready_at timestamptz,
+    shipped_at timestamptz,
+    out_for_delivery_at timestamptz,
+    delivered_at timestamptz,
+    completed_at timestamptz,
+    cancelled_at timestamptz,
+    failed_at timestamptz,
+    -- The fulfilment metrics of seed 001, always consistent with the timestamps above.
+    processing_time interval generated always as (processing_at - received_at) stored,
+    shipping_time interval generated always as (shipped_at - processing_at) stored,
+    delivery_time interval generated always as (delivered_at - shipped_at) stored,
+    total_time interval generated always as (
+        coalesce(delivered_at, completed_at) - sent_at
+    ) stored,
+    -- When the newest status event applied happened (newer tracking details win).
+    last_event_at timestamptz,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    foreign key (ticket_type, current_status) references public.ticket_statuses (
+        ticket_type, status
+    )
+);
+
+comment on table public.prescription_tracking is
+'Fulfilment of a sent prescription ticket as the pharmacy (Lifefile) reports it.';
+comment on column public.prescription_tracking.total_time is
+'Sent to delivered (or to picked up, for a pickup).';
+comment on column public.prescription_tracking.current_status is
+'The furthest status the pharmacy has reported or the ticket has reached; never moves back.';
+
+-- Matching an incoming event to its prescription, by Lifefile order id or rx number.
+create index prescription_tracking_external_order_id_idx
+on public.prescription_tracking (external_order_id);
+create index prescription_tracking_rx_number_idx on public.prescription_tracking (rx_number);
+create index prescription_tracking_pharmacy_id_idx
+on public.prescription_tracking (pharmacy_id, created_at);
+create index prescription_tracking_status_idx
+on public.prescription_tracking (ticket_type, current_status);
+
+create table public.prescription_status_events (
+    id uuid primary key default gen_random_uuid(),
+    ticket_id uuid not null references public.healthcare_tickets (id) on delete cascade,
+    tracking_id uuid not null references public.prescription_tracking (id) on delete cascade,
+    -- One history row per inbox event: what makes processing idempotent.
+    webhook_event_id uuid unique references private.lifefile_webhook_events (
+        id
+    ) on delete set null,
+    ticket_type text not null default 'prescription' check (ticket_type = 'prescription'),
+    status text not null,
+    -- The tracking's status before this event.
+    previous_status text,
+    external_status text,
+    external_previous_status text,
+    occurred_at timestamptz not null,
+    received_at timestamptz not null,
+    source text not null default 'lifefile',
+    -- Whether this event moved the ticket (false: older than, or equal to, its status).
+    applied boolean not null default false,
+    note text,
+    details jsonb not null default '{}',
+    created_at timestamptz not null default now(),
+    foreign key (ticket_type, status) references public.ticket_statuses (ticket_type, status)
+);
+
+comment on table public.prescription_status_events is
+'Every pharmacy status report of a prescription ticket, in the order it happened.';
+
+create index prescription_status_events_ticket_id_idx
+on public.prescription_status_events (ticket_id, occurred_at);
+create index prescription_status_events_tracking_id_idx
+on public.prescription_status_events (tracking_id, occurred_at);
+create index prescription_status_events_status_idx
+on public.prescription_status_events (ticket_type, status);
+
+-- Functions ---------------------------------------------------------------------------------
+
+-- How long an event whose order is unknown waits before its next attempt: 1 min, doubling,
+-- at most an hour apart; null after the tenth attempt (about four hours in all), when the
+-- event stays 'unmatched' and listed until a link appears or an operator replays it.
+create or replace function private.lifefile_retry_delay(p_attempts integer)
+returns interval
+language sql immutable
+set search_path = ''
+as $fn$
+    select case
+        when p_attempts < 10
+            then pg_catalog.make_interval(
+                mins => least(60, power(2, greatest(p_attempts, 1) - 1)::integer)
+            )
+    end
+$fn$;
+
+-- A carrier's public tracking page for a tracking number, for the carriers we know.
+create or replace function private.carrier_tracking_url(p_carrier text, p_tracking_number text)
+returns text
+language sql immutable
+set search_path = ''
+as $fn$
+    select case lower(btrim(p_carrier))
+        when 'ups' then 'https://www.ups.com/track?tracknum='
+        when 'fedex' then 'https://www.fedex.com/fedextrack/?trknbr='
+        when 'usps' then 'https://tools.usps.com/go/TrackConfirmAction?tLabels='
+        when 'dhl' then 'https://www.dhl.com/en/express/tracking.html?AWB='
+    end || pg_catalog.replace(btrim(p_tracking_number), ' ', '')
+$fn$;
+
+-- Processes one inbox event; idempotent. Takes the event id; returns its resulting status:
+--   'processed' — matched, recorded in prescription_status_events, tracking updated, and the
+--                 ticket moved forward (as the system, app.source 'lifefile') when the status
+--                 is ahead of the ticket's; an older event is recorded and never moves it back;
+--   'unmapped'  — its status is not in private.lifefile_status_map (add it, then replay);
+--   'unmatched' — no tracking row has its order id, rx number or reference yet; retried with
+--                 backoff (private.lifefile_retry_delay), then left listed;
+--   'invalid'   — unchanged: an invalid event cannot be processed.
+-- An event already processed (or already in the history) is not processed again.
+-- Raises P0002 when the event does not exist.
+create or replace function private.process_lifefile_event(p_event_id uuid)
+returns text
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_event private.lifefile_webhook_events;
+    v_fields record;
+    v_status text;
+    v_rank integer;
+    v_tracking public.prescription_tracking;
+    v_tracking_rank integer;
+    v_tracking_terminal boolean;
+    v_ticket public.healthcare_tickets;
+    v_ticket_rank integer;
+    v_ticket_terminal boolean;
+    v_occurred timestamptz;
+    v_is_newest boolean;
+    v_applied boolean := false;
+    v_note text;
+    v_source text;
+    v_reference uuid;
+    v_delay interval;
+begin
+    select e.* into v_event
+    from private.lifefile_webhook_events as e
+    where e.id = p_event_id
+    for update;
+    if not found then
+        raise exception 'no Lifefile webhook event %', p_event_id
+            using errcode = 'P0002', hint = 'List events with `carehub webhooks list`.';
+    end if;
+    if v_event.status in ('processed', 'invalid') then
+        return v_event.status;
+    end if;
+    if exists (
+        select from public.prescription_status_events as h
+        where h.webhook_event_id = p_event_id
+    ) then
+        update private.lifefile_webhook_events
+        set status = 'processed', processed_at = coalesce(processed_at, pg_catalog.now())
+        where id = p_event_id;
+        return 'processed';
+    end if;
+
+    select f.* into v_fields from private.lifefile_event_fields(v_event.payload) as f;
+
+    -- The first of the event's status strings the map knows, case-insensitively.
+    select m.ticket_status into v_status
+    from pg_catalog.unnest(v_fields.status_candidates) with ordinality as c (external_status, n)
+    inner join private.lifefile_status_map as m
+        on lower(m.external_status) = lower(c.external_status)
+    order by c.n
+    limit 1;
+    if v_status is null then
+        update private.lifefile_webhook_events
+        set
+            status = 'unmapped',
+            attempts = attempts + 1,
+            next_attempt_at = null,
+            last_error = pg_catalog.format(
+                'Lifefile status %s is not mapped: add it to private.lifefile_status_map '
+                '(external_status, ticket_status), then `carehub webhooks replay %s`',
+                pg_catalog.array_to_string(v_fields.status_candidates, ' / '), p_event_id
+            )
+        where id = p_event_id;
+        return 'unmapped';
+    end if;
+
+    if v_fields.order_reference ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+        then
+        v_reference := v_fields.order_reference::uuid;
+    end if;
+    select t.* into v_tracking
+    from public.prescription_tracking as t
+    where
+        t.external_order_id = v_fields.order_id
+        or t.rx_number = v_fields.rx_number
+        or t.prescription_id = v_reference
+    -- Lifefile's order id is the strongest link, then the rx number.
+    order by
+        (t.external_order_id = v_fields.order_id) desc nulls last,
+        (t.rx_number = v_fields.rx_number) desc nulls last
+    limit 1
+    for update;
+    if not found then
+        v_delay := private.lifefile_retry_delay(v_event.attempts + 1);
+        update private.lifefile_webhook_events
+        set
+            status = 'unmatched',
+            attempts = attempts + 1,
+            next_attempt_at = pg_catalog.now() + v_delay,
+            last_error = pg_catalog.format(
+                'no sent prescription has Lifefile order %s or rx number %s: set the '
+                'prescription''s external_order_id or rx_number (it is retried automatically%s), '
+                'or `carehub webhooks replay %s`',
+                coalesce(v_fields.order_id, '-'), coalesce(v_fields.rx_number, '-'),
+                case
+                    when v_delay is null then '; automatic retries are over'
+                    else ' at ' || (pg_catalog.now() + v_delay)::text
+                end,
+                p_event_id
+            )
+        where id = p_event_id;
+        return 'unmatched';
+    end if;
+
+    v_occurred := coalesce(v_fields.occurred_at, v_event.received_at);
+    select t.* into v_ticket
+    from public.healthcare_tickets as t
+    where t.id = v_tracking.ticket_id
+    for update;
+    select s.rank into v_rank
+    from public.ticket_statuses as s
+    where s.ticket_type = 'prescription' and s.status = v_status;
+    select s.rank, s.is_terminal into v_ticket_rank, v_ticket_terminal
+    from public.ticket_statuses as s
+    where s.ticket_type = v_ticket.ticket_type and s.status = v_ticket.status;
+    select s.rank, s.is_terminal into v_tracking_rank, v_tracking_terminal
+    from public.ticket_statuses as s
+    where s.ticket_type = 'prescription' and s.status = v_tracking.current_status;
+
+    -- When the status was reached, as Lifefile says (the earliest report wins); set before the
+    -- ticket moves, so the tracking trigger's own clock does not stand in for it.
+    execute pg_catalog.format(
+        'update public.prescription_tracking set %1$I = least(%1$I, $1) where id = $2',
+        v_status || '_at'
+    ) using v_occurred, v_tracking.id;
+
+    if v_ticket_terminal then
+        v_note := pg_catalog.format('ticket already %s: recorded only', v_ticket.status);
+    elsif v_rank <= v_ticket_rank then
+        v_note := pg_catalog.format(
+            'ticket already %s, at or past %s: recorded only', v_ticket.status, v_status
+        );
+    else
+        v_source := pg_catalog.current_setting('app.source', true);
+        perform pg_catalog.set_config('app.source', 'lifefile', true);
+        begin
+            update public.healthcare_tickets
+            set status = v_status
+            where id = v_ticket.id;
+            v_applied := true;
+        exception when sqlstate 'CH001' then
+            -- The state machine refuses it (say, failed from ready): keep the report anyway.
+            v_note := pg_catalog.format(
+                'ticket not moved from %s to %s: %s', v_ticket.status, v_status, sqlerrm
+            );
+        end;
+        perform pg_catalog.set_config('app.source', coalesce(v_source, ''), true);
+    end if;
+
+    v_is_newest := v_tracking.last_event_at is null or v_occurred >= v_tracking.last_event_at;
+    update public.prescription_tracking as t
+    set
+        current_status = case
+            when not v_tracking_terminal and v_rank > v_tracking_rank then v_status
+            else t.current_status
+        end,
+        external_order_id = coalesce(t.external_order_id, v_fields.order_id),
+        rx_number = coalesce(t.rx_number, v_fields.rx_number),
+        medication_name = coalesce(t.medication_name, v_fields.medication_name),
+        quantity = coalesce(t.quantity, v_fields.quantity),
+        -- The newest report's tracking details win; an older one only fills gaps.
+        tracking_number = case
+            when v_is_newest then coalesce(v_fields.tracking_number, t.tracking_number)
+            else coalesce(t.tracking_number, v_fields.tracking_number)
+        end,
+        carrier = case
+            when v_is_newest then coalesce(v_fields.carrier, t.carrier)
+            else coalesce(t.carrier, v_fields.carrier)
+        end,
+        estimated_delivery = case
+            when v_is_newest then coalesce(v_fields.estimated_delivery, t.estimated_delivery)
+            else coalesce(t.estimated_delivery, v_fields.estimated_delivery)
+        end,
+        tracking_url = case
+            when v_is_newest then coalesce(v_fields.tracking_url, t.tracking_url)
+            else coalesce(t.tracking_url, v_fields.tracking_url)
+        end,
+        last_event_at = greatest(t.last_event_at, v_occurred)
+    where t.id = v_tracking.id;
+    update public.prescription_tracking as t
+    set tracking_url = private.carrier_tracking_url(t.carrier, t.tracking_number)
+    where t.id = v_tracking.id and t.tracking_url is null and t.tracking_number is not null;
+
+    insert into public.prescription_status_events (
+        ticket_id, tracking_id, webhook_event_id, status, previous_status, external_status,
+        external_previous_status, occurred_at, received_at, source, applied, note, details
+    )
+    values (
+        v_ticket.id, v_tracking.id, p_event_id, v_status, v_tracking.current_status,
+        v_fields.external_status, v_fields.previous_status, v_occurred, v_event.received_at,
+        'lifefile', v_applied, v_note,
+        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+            'tracking_number', v_fields.tracking_number,
+            'carrier', v_fields.carrier,
+            'tracking_url', v_fields.tracking_url,
+            'estimated_delivery', v_fields.estimated_delivery,
+            'order_id', v_fields.order_id,
+            'rx_number', v_fields.rx_number
+        ))
+    );
+
+    update private.lifefile_webhook_events
+    set
+        status = 'processed',
+        attempts = attempts + 1,
+        next_attempt_at = null,
+        processed_at = pg_catalog.now(),
+        last_error = null,
+        ticket_id = v_ticket.id
+    where id = p_event_id;
+    return 'processed';
+end
+$fn$;
+
+-- process_lifefile_event, with any unexpected error caught: the event becomes 'failed' with the
+-- error in last_error (an operator fixes the cause, then replays it), and the caller's
+-- transaction goes on. Returns the event's resulting status.
+create or replace function private.try_process_lifefile_event(p_event_id uuid)
+returns text
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_error text;
+begin
+    return private.process_lifefile_event(p_event_id);
+exception when others then
+    get stacked diagnostics v_error = message_text;
+    update private.lifefile_webhook_events
+    set
+        status = 'failed',
+        attempts = attempts + 1,
+        next_attempt_at = null,
+        last_error = pg_catalog.format('processing failed (%s): %s', sqlstate, v_error)
+    where id = p_event_id and status <> 'processed';
+    return 'failed';
+end
+$fn$;
+
+-- The worker's job: processes up to p_limit due events (pending, and unmatched ones whose next
+-- attempt is due) in arrival order. Events locked by another worker are skipped, so several
+-- workers share the queue. Returns how many it processed; when it took a full batch it
+-- notifies lifefile_webhook_events so the worker comes straight back for the rest.
+create or replace function private.process_lifefile_events(p_limit integer default 100)
+returns integer
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_id uuid;
+    v_count integer := 0;
+begin
+    for v_id in
+        select e.id
+        from private.lifefile_webhook_events as e
+        where
+            e.status = 'pending'
+            or (e.status = 'unmatched' and e.next_attempt_at <= pg_catalog.now())
+        order by e.seq
+        limit p_limit
+        for update skip locked
+    loop
+        perform private.try_process_lifefile_event(v_id);
+        v_count := v_count + 1;
+    end loop;
+    if v_count = p_limit then
+        perform pg_catalog.pg_notify('lifefile_webhook_events', 'more');
+    end if;
+    return v_count;
+end
+$fn$;
+
+-- Operators: process one event again now (after adding a mapping, linking a prescription or
+-- fixing a failure). Takes the event id; returns its resulting status. A processed event stays
+-- processed (no second effect). Raises P0002 for an unknown id and 22023 for an invalid event.
+create or replace function private.replay_lifefile_event(p_event_id uuid)
+returns text
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_status text;
+begin
+    select e.status into v_status
+    from private.lifefile_webhook_events as e
+    where e.id = p_event_id
+    for update;
+    if not found then
+        raise exception 'no Lifefile webhook event %', p_event_id
+            using errcode = 'P0002', hint = 'List events with `carehub webhooks list`.';
+    end if;
+    if v_status = 'invalid' then
+        raise exception 'Lifefile webhook event % is invalid and cannot be replayed', p_event_id
+            using errcode = '22023',
+            hint = 'Its body is not a Lifefile event (see `carehub webhooks show`); '
+            || 'ask Lifefile to send it again.';
+    end if;
+    if v_status <> 'processed' then
+        update private.lifefile_webhook_events
+        set status = 'pending', next_attempt_at = null
+        where id = p_event_id;
+    end if;
+    return private.try_process_lifefile_event(p_event_id);
+end
+$fn$;
+
+-- Operators: replay every event with status p_status ('unmatched', 'unmapped' or 'failed'), in
+-- arrival order. Returns each event's id and resulting status.
+create or replace function private.replay_lifefile_events(p_status text)
+returns table (event_id uuid, event_status text)
+language plpgsql
+set search_path = ''
+as $fn$
+begin
+    if p_status is null or p_status not in ('unmatched', 'unmapped', 'failed') then
+        raise exception 'cannot replay events with status %', coalesce(p_status, 'null')
+            using errcode = '22023', hint = 'Replay unmatched, unmapped or failed events.';
+    end if;
+    for event_id in
+        select e.id
+        from private.lifefile_webhook_events as e
+        where e.status = p_status
+        order by e.seq
+        for update skip locked
+    loop
+        event_status := private.replay_lifefile_event(event_id);
+        return next;
+    end loop;
+end
+$fn$;
+
+-- Trigger (healthcare_tickets, after insert or update of status): a prescription ticket that
+-- has left 'created' for anything but cancellation gets its tracking row, from its
+-- prescription (order id, rx number, medications); afterwards the row follows every status
+-- the ticket reaches, whoever moves it (a pharmacy working in the app, Lifefile, an admin):
+-- current status and the time each status was first reached, so the metrics cover every
+-- pharmacy. Security definer: the doctor or pharmacist who moves the ticket may not write
+-- tracking rows.
+create or replace function private.track_prescription_ticket()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    insert into public.prescription_tracking (
+        ticket_id, prescription_id, pharmacy_id, rx_number, external_order_id,
+        medication_name, quantity, current_status, sent_at
+    )
+    select
+        new.id,
+        p.id,
+        coalesce(new.secondary_provider_id, p.pharmacy_id),
+        p.rx_number,
+        p.external_order_id,
+        i.medication_names,
+        i.quantity,
+        'sent',
+        pg_catalog.now()
+    from public.prescriptions as p
+    left join lateral (
+        select
+            pg_catalog.string_agg(
+                item.medication_name, ', ' order by item.created_at, item.id
+            ) as medication_names,
+            case when pg_catalog.count(*) = 1 then pg_catalog.max(item.quantity) end as quantity
+        from public.prescription_items as item
+        where item.prescription_id = p.id
+    ) as i on true
+    -- A ticket cancelled before it was ever sent has nothing to track.
+    where p.id = new.prescription_id and new.status <> 'cancelled'
+    on conflict (ticket_id) do nothing;
+
+    -- Lifefile processing writes the row itself, with the pharmacy's own times.
+    if new.status <> 'sent' and private.request_source() <> 'lifefile' then
+        execute pg_catalog.format(
+            'update public.prescription_tracking as t'
+            ' set current_status = case when s_new.rank > s_old.rank then $1'
+            ' else t.current_status end,'
+            ' %1$I = coalesce(t.%1$I, pg_catalog.now())'
+            ' from public.ticket_statuses as s_new, public.ticket_statuses as s_old'
+            ' where t.ticket_id = $2'
+            ' and s_new.ticket_type = t.ticket_type and s_new.status = $1'
+            ' and s_old.ticket_type = t.ticket_type and s_old.status = t.current_status',
+            new.status || '_at'
+        ) using new.status, new.id;
+    end if;
+    return null;
+end
+$fn$;
+
+-- Trigger (prescriptions, after update of external_order_id, rx_number): the tracking row
+-- follows its prescription's Lifefile ids.
+create or replace function private.follow_prescription_lifefile_ids()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    update public.prescription_tracking as t
+    set
+        external_order_id = coalesce(new.external_order_id, t.external_order_id),
+        rx_number = coalesce(new.rx_number, t.rx_number)
+    where t.prescription_id = new.id;
+    return null;
+end
+$fn$;
+
+-- Trigger (prescription_tracking, after insert or update of external_order_id, rx_number): the
+-- link to Lifefile's order has appeared, so the events that arrived before it (unmatched) are
+-- due now, even those whose automatic retries are over; the worker is woken.
+create or replace function private.wake_unmatched_lifefile_events()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    if
+        tg_op = 'UPDATE'
+        and old.external_order_id is not distinct from new.external_order_id
+        and old.rx_number is not distinct from new.rx_number
+        then
+        return null;
+    end if;
+    update private.lifefile_webhook_events as e
+    set next_attempt_at = pg_catalog.now()
+    where
+        e.status = 'unmatched'
+        and (e.order_id = new.external_order_id or e.rx_number = new.rx_number);
+    if found then
+        perform pg_catalog.pg_notify('lifefile_webhook_events', 'link');
+    end if;
+    return null;
+end
+$fn$;
+
+revoke execute on function private.lifefile_retry_delay(integer) from public;
+revoke execute on function private.carrier_tracking_url(text, text) from public;
+revoke execute on function private.process_lifefile_event(uuid) from public;
+revoke execute on function private.try_process_lifefile_event(uuid) from public;
+revoke execute on function private.process_lifefile_events(integer) from public;
+revoke execute on function private.replay_lifefile_event(uuid) from public;
+revoke execute on function private.replay_lifefile_events(text) from public;
+revoke execute on function private.track_prescription_ticket() from public;
+revoke execute on function private.follow_prescription_lifefile_ids() from public;
+revoke execute on function private.wake_unmatched_lifefile_events() from public;
+
+-- Triggers ----------------------------------------------------------------------------------
+
+drop trigger if exists track_prescription_ticket on public.healthcare_tickets;
+create trigger track_prescription_ticket
+after insert or update of status on public.healthcare_tickets
+for each row
+when (
+    new.ticket_type = 'prescription'
+    and new.prescription_id is not null
+    and new.status <> 'created'
+)
+execute function private.track_prescription_ticket();
+
+drop trigger if exists follow_prescription_lifefile_ids on public.prescriptions;
+create trigger follow_prescription_lifefile_ids
+after update of external_order_id, rx_number on public.prescriptions
+for each row
+when (
+    old.external_order_id is distinct from new.external_order_id
+    or old.rx_number is distinct from new.rx_number
+)
+execute function private.follow_prescription_lifefile_ids();
+
+drop trigger if exists wake_unmatched_lifefile_events on public.prescription_tracking;
+create trigger wake_unmatched_lifefile_events
+after insert or update of external_order_id, rx_number on public.prescription_tracking
+for each row execute function private.wake_unmatched_lifefile_events();
+
+drop trigger if exists set_updated_at on public.prescription_tracking;
+create trigger set_updated_at
+before update on public.prescription_tracking
+for each row execute function private.set_updated_at();
+
+-- Row level security and grants --------------------------------------------------------------
+
+alter table public.prescription_tracking enable row level security;
+
+revoke all on public.prescription_tracking from anon, authenticated;
+grant select on public.prescription_tracking to authenticated;
+grant all on public.prescription_tracking to service_role;
+
+drop policy if exists "Ticket parties can read prescription tracking"
+on public.prescription_tracking;
+create policy "Ticket parties can read prescription tracking"
+on public.prescription_tracking for select to authenticated
+using (private.is_ticket_party(ticket_id));
+
+alter table public.prescription_status_events enable row level security;
+
+revoke all on public.prescription_status_events from anon, authenticated;
+grant select on public.prescription_status_events to authenticated;
+grant all on public.prescription_status_events to service_role;
+
+drop policy if exists "Ticket parties can read prescription status events"
+on public.prescription_status_events;
+create policy "Ticket parties can read prescription status events"
+on public.prescription_status_events for select to authenticated
+using (private.is_ticket_party(ticket_id));
