@@ -156,3 +156,62 @@ def pg_dump_schema(url: str) -> str:
         for line in result.stdout.splitlines(keepends=True)
         if not line.startswith(("\\restrict", "\\unrestrict"))
     )
+
+
+class CarehubProcess:
+    """`python -m app <args>` in a subprocess whose output is read as it comes (so a full pipe
+    never blocks it) and can be waited on line by line."""
+
+    def __init__(self, *args: str, env: dict[str, str]):
+        import subprocess
+        import sys
+        import threading
+
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout as stream:
+            for line in stream:
+                with self._changed:
+                    self._lines.append(line)
+                    self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def wait_for_line(self, text: str, timeout: float = 60) -> None:
+        """Block until a line containing ``text`` was printed; fail if the process ends first."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: (
+                    any(text in line for line in self._lines)
+                    or (self.process.poll() is not None and not self._reader.is_alive())
+                ),
+                timeout=timeout,
+            )
+            if not found or not any(text in line for line in self._lines):
+                raise AssertionError(f"no line with {text!r} in:\n{''.join(self._lines)}")
+
+    def stop(self, signum: int, timeout: float = 60) -> int:
+        """Send ``signum`` and wait for the exit; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        returncode = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return returncode

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from urllib.error import HTTPError
@@ -18,7 +16,7 @@ from app import create_app
 from app.config import ConfigError, Settings
 from app.db import EXTENSION_KEY
 from app.localdb import free_port
-from tests.helpers import PROJECT_ROOT, TestDatabase
+from tests.helpers import CarehubProcess, TestDatabase
 
 
 def make_app(database_url: str) -> Iterator[Flask]:
@@ -64,11 +62,11 @@ def test_healthz_is_503_when_the_database_is_unreachable(unreachable_app: Flask)
     assert response.get_json()["database"] == "unreachable"
 
 
-def wait_for_http(url: str, process: subprocess.Popen[str], timeout: float = 60) -> int:
+def wait_for_http(url: str, running: CarehubProcess, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"process exited early: {process.communicate()}")
+        if running.process.poll() is not None:
+            raise AssertionError(f"process exited early:\n{running.output}")
         try:
             with urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL we built)
                 return response.status
@@ -79,37 +77,24 @@ def wait_for_http(url: str, process: subprocess.Popen[str], timeout: float = 60)
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def carehub(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def test_serve_runs_gunicorn_and_stops_on_sigterm(database: TestDatabase) -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database.url}
-    server = carehub("serve", "--port", str(port), "--workers", "2", env=env)
+    server = CarehubProcess("serve", "--port", str(port), "--workers", "2", env=env)
     try:
         assert wait_for_http(f"http://127.0.0.1:{port}/healthz", server) == 200
     finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0
-    assert "gunicorn" in output.lower()
-    assert "Booting worker" in output
+        returncode = server.stop(signal.SIGTERM)
+    assert returncode == 0, server.output
+    assert "gunicorn" in server.output.lower()
+    assert "Booting worker" in server.output
 
 
 def test_serve_without_database_url_stops_naming_the_setting() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    process = carehub("serve", "--port", str(free_port()), env=env)
-    output, _ = process.communicate(timeout=30)
-    assert process.returncode == 1
-    assert "DATABASE_URL is not set" in output
+    process = CarehubProcess("serve", "--port", str(free_port()), env=env)
+    assert process.process.wait(timeout=30) == 1
+    process.wait_for_line("DATABASE_URL is not set")
 
 
 def test_run_brings_up_service_and_worker_and_ctrl_c_stops_everything(
@@ -117,12 +102,11 @@ def test_run_brings_up_service_and_worker_and_ctrl_c_stops_everything(
 ) -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database.url}
-    process = carehub("run", "--port", str(port), env=env)
+    process = CarehubProcess("run", "--port", str(port), env=env)
     try:
         assert wait_for_http(f"http://127.0.0.1:{port}/healthz", process) == 200
+        process.wait_for_line("worker: started")  # its signal handlers are in place
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert "applied seed seed.sql" in output
-    assert "worker: started" in output
-    assert "worker: stopped" in output
+        process.stop(signal.SIGINT)
+    assert "applied seed seed.sql" in process.output
+    process.wait_for_line("worker: stopped", timeout=0)

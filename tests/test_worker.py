@@ -10,8 +10,7 @@ import time
 import psycopg
 
 from app.jobs import Job, Worker
-from tests.helpers import TestDatabase
-from tests.test_service import carehub
+from tests.helpers import CarehubProcess, TestDatabase
 
 
 def wait_until(condition, timeout: float = 20.0) -> bool:
@@ -60,16 +59,8 @@ def test_a_failing_job_is_rolled_back_and_the_worker_goes_on(database: TestDatab
 
 
 def test_worker_command_stops_cleanly_on_sigterm(database: TestDatabase) -> None:
-    process = carehub("worker", env={**os.environ, "DATABASE_URL": database.url})
-    assert process.stdout is not None
-    started = ""
-    for line in process.stdout:  # signal handlers are in place once it says it started
-        started += line
-        if "worker: started" in line:
-            break
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
-    output = started + output
-    assert process.returncode == 0, output
-    assert "worker: SIGTERM received" in output
-    assert "worker: stopped" in output
+    process = CarehubProcess("worker", env={**os.environ, "DATABASE_URL": database.url})
+    process.wait_for_line("worker: started")  # signal handlers are in place by then
+    assert process.stop(signal.SIGTERM) == 0, process.output
+    process.wait_for_line("worker: SIGTERM received", timeout=0)
+    process.wait_for_line("worker: stopped", timeout=0)
