@@ -512,3 +512,25 @@ def test_one_update_makes_one_timeline_row_with_the_columns_it_changed(
     assert before is not None
     assert after is not None
     assert after[0] > before[0]
+
+
+def test_changes_made_in_one_transaction_keep_their_order(conn: psycopg.Connection) -> None:
+    world = make_world(conn)
+    ticket = ticket_at(conn, world, "prescription", "sent")
+    with conn.transaction():
+        for status in ("received", "processing", "ready"):
+            set_status(conn, ticket, status)
+    timeline = conn.execute(
+        "select to_status from public.ticket_timeline"
+        " where ticket_id = %s and event_type = 'status_changed'"
+        " order by created_at, to_status",
+        [ticket],
+    ).fetchall()
+    assert [status for (status,) in timeline] == ["sent", "received", "processing", "ready"]
+    notified = conn.execute(
+        "select data ->> 'status' from public.notifications"
+        " where ticket_id = %s and recipient_id = %s order by created_at",
+        [ticket, world.patient],
+    ).fetchall()
+    statuses = [status for (status,) in notified if status is not None]
+    assert statuses[-3:] == ["received", "processing", "ready"]
