@@ -33,18 +33,10 @@ class Job:
 
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
-    from app.jobs import lifefile
+    from app.jobs.lifefile import lifefile_jobs
     from app.jobs.scheduling import scheduling_jobs
 
-    return [
-        *scheduling_jobs(),
-        Job(
-            "lifefile_webhooks",
-            lifefile.process_inbox,
-            every=lifefile.SWEEP_SECONDS,
-            channels=(lifefile.CHANNEL,),
-        ),
-    ]
+    return [*scheduling_jobs(), *lifefile_jobs()]
 
 
 class Worker:

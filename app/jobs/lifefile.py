@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
+from app.jobs import Job
 from app.queries import load_queries
 
 CHANNEL = "lifefile_webhook_events"
@@ -22,3 +23,7 @@ queries = load_queries("lifefile.sql")
 def process_inbox(conn: psycopg.Connection) -> int:
     row = conn.execute(queries.process_lifefile_events, {"batch_size": BATCH_SIZE}).fetchone()
     return row[0] if row else 0
+
+
+def lifefile_jobs() -> list[Job]:
+    return [Job("lifefile_webhooks", process_inbox, every=SWEEP_SECONDS, channels=(CHANNEL,))]
