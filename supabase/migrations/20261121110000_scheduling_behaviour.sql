@@ -44,15 +44,16 @@ where status in ('available', 'pending_approval', 'reserved');
 
 -- Helpers ----------------------------------------------------------------------------------
 
--- True when the caller is an end user (a PostgREST request as anon or authenticated), false
--- for system sessions (service_role, the worker, a DBA). Reads the `role` setting, which
--- `set local role` changes and security definer functions do not.
-create or replace function private.is_end_user()
+-- True when the request comes through the API as anon or authenticated (PostgREST sets the role
+-- per request), false for system sessions (service_role, the worker, a DBA). Reads the `role`
+-- setting, which `set local role` changes and security definer functions do not. (The ticket
+-- core's access helpers, supabase/functions-sql/tickets_access.sql, own its definition.)
+create or replace function private.is_api_request()
 returns boolean
 language sql stable
 set search_path = ''
 as $fn$
-    select pg_catalog.current_setting('role', true) in ('anon', 'authenticated')
+    select coalesce(pg_catalog.current_setting('role', true), 'none') in ('anon', 'authenticated')
 $fn$;
 
 -- True when the signed-in user is a practitioner (someone who offers bookable services).
@@ -490,7 +491,7 @@ begin
             p_to - p_from + 1, c_max_days
             using errcode = '22023', hint = 'Split the range into calls of at most 93 days.';
     end if;
-    if private.is_end_user() and p_profile_id is distinct from (select auth.uid()) then
+    if private.is_api_request() and p_profile_id is distinct from (select auth.uid()) then
         raise exception 'you can only generate your own slots (CH008)'
             using errcode = 'CH008', hint = 'Pass your own profile id.';
     end if;
@@ -769,7 +770,7 @@ begin
     if not found then
         raise exception 'reservation request % does not exist', p_request_id
             using errcode = 'P0002';
-    elsif private.is_end_user() and v_request.profile_id is distinct from (select auth.uid())
+    elsif private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
         then
         raise exception 'only the practitioner of request % can approve it (CH008)',
             p_request_id
@@ -810,7 +811,7 @@ begin
     if not found then
         raise exception 'reservation request % does not exist', p_request_id
             using errcode = 'P0002';
-    elsif private.is_end_user() and v_request.profile_id is distinct from (select auth.uid())
+    elsif private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
         then
         raise exception 'only the practitioner of request % can reject it (CH008)',
             p_request_id
@@ -850,7 +851,7 @@ begin
     if not found then
         raise exception 'reservation % does not exist', p_reservation_id
             using errcode = 'P0002';
-    elsif private.is_end_user()
+    elsif private.is_api_request()
         and (select auth.uid()) is distinct from v_reservation.profile_id
         and (select auth.uid()) is distinct from v_reservation.patient_id then
         raise exception 'only the practitioner or the patient of reservation % can cancel it '
@@ -886,7 +887,7 @@ begin
     select s.* into v_slot from public.time_slot as s where s.id = p_slot_id for update;
     if not found then
         raise exception 'time slot % does not exist', p_slot_id using errcode = 'P0002';
-    elsif private.is_end_user() and v_slot.profile_id is distinct from (select auth.uid()) then
+    elsif private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid()) then
         raise exception 'only the practitioner of time slot % can block it (CH008)', p_slot_id
             using errcode = 'CH008';
     end if;
@@ -913,7 +914,7 @@ begin
     select s.* into v_slot from public.time_slot as s where s.id = p_slot_id for update;
     if not found then
         raise exception 'time slot % does not exist', p_slot_id using errcode = 'P0002';
-    elsif private.is_end_user() and v_slot.profile_id is distinct from (select auth.uid()) then
+    elsif private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid()) then
         raise exception 'only the practitioner of time slot % can unblock it (CH008)', p_slot_id
             using errcode = 'CH008';
     end if;
@@ -980,7 +981,7 @@ $fn$;
 
 -- Privileges -------------------------------------------------------------------------------
 
-revoke execute on function private.is_end_user() from public;
+revoke execute on function private.is_api_request() from public;
 revoke execute on function private.is_practitioner() from public;
 revoke execute on function private.current_patient_reservation_ids() from public;
 revoke execute on function private.is_reservation_practitioner(uuid) from public;
@@ -997,7 +998,7 @@ revoke execute on function private.claim_reservation_place() from public;
 revoke execute on function private.enforce_reservation_transition() from public;
 revoke execute on function private.release_reservation_place() from public;
 revoke execute on function private.request_detail_text(jsonb, text, integer) from public;
-grant execute on function private.is_end_user() to authenticated, service_role;
+grant execute on function private.is_api_request() to authenticated, service_role;
 grant execute on function private.is_practitioner() to authenticated, service_role;
 grant execute on function private.current_patient_reservation_ids()
 to authenticated, service_role;
