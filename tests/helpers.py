@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "supabase" / "migrations"
@@ -215,3 +218,27 @@ class CarehubProcess:
         returncode = self.process.wait(timeout=timeout)
         self._reader.join(timeout=10)
         return returncode
+
+
+def run_together(count: int, work: Callable[[int], T]) -> list[T | BaseException]:
+    """Call work(0) ... work(count - 1), each on its own thread, all released at one instant by
+    a barrier. Returns each call's result or the exception it raised, in index order, so the
+    test asserts on every outcome."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    results: list[T | BaseException] = [RuntimeError("did not run")] * count
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[index] = work(index)
+        except BaseException as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    return results

@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ from app import create_app
 from app.config import RateLimit, Settings
 from app.db import EXTENSION_KEY as POOL_KEY
 from app.webhooks.lifefile import MAX_BODY_BYTES
-from tests.helpers import TestDatabase
+from tests.helpers import TestDatabase, run_together
 from tests.lifefile_factories import (
     PATH,
     SECRET,
@@ -378,24 +377,8 @@ def test_fifty_parallel_deliveries_of_one_event_have_one_effect(
 ) -> None:
     ticket = create_prescription_ticket(conn, order_id="LF-50")
     payload = encode(event("order_processing", order_id="LF-50"))
-    barrier = threading.Barrier(50)
-    codes: list[int] = []
-    lock = threading.Lock()
-
     with lifefile_app(database.url, pool_max_size=50, pool_timeout=30.0) as app:
-
-        def deliver() -> None:
-            client = app.test_client()
-            barrier.wait()
-            code = post_event(client, payload).status_code
-            with lock:
-                codes.append(code)
-
-        threads = [threading.Thread(target=deliver) for _ in range(50)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        codes = run_together(50, lambda _i: post_event(app.test_client(), payload).status_code)
 
     assert sorted(codes) == [200] * 49 + [202]
     [row] = inbox(conn)

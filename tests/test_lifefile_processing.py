@@ -4,7 +4,6 @@ notifications, out-of-order and unknown events, replay, and who may read the res
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,15 @@ import pytest
 from psycopg.rows import dict_row
 
 from app.sqlfiles import split_statements
-from tests.helpers import PROJECT_ROOT, TestDatabase, as_anon, as_service, as_user, create_user
+from tests.helpers import (
+    PROJECT_ROOT,
+    TestDatabase,
+    as_anon,
+    as_service,
+    as_user,
+    create_user,
+    run_together,
+)
 from tests.lifefile_factories import (
     PrescriptionTicket,
     create_prescription_ticket,
@@ -542,21 +549,14 @@ def test_two_workers_share_the_queue_without_double_processing(
     tickets = [create_prescription_ticket(conn, order_id=f"LF-{n}") for n in range(20)]
     for n in range(20):
         receive(conn, event("RECEIVED", order_id=f"LF-{n}"))
-    barrier = threading.Barrier(2)
-    counts: list[int] = []
+    connections = [database.connect(), database.connect()]
 
-    def work() -> None:
-        with psycopg.connect(database.url, autocommit=True) as own:
-            barrier.wait()
-            row = own.execute("select private.process_lifefile_events(100)").fetchone()
-            assert row is not None
-            counts.append(row[0])
+    def work(index: int) -> int:
+        row = connections[index].execute("select private.process_lifefile_events(100)").fetchone()
+        assert row is not None
+        return row[0]
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts = run_together(2, work)
     assert sum(counts) == 20
     assert all(ticket_status(conn, t.ticket_id) == "received" for t in tickets)
     assert conn.execute("select count(*) from public.prescription_status_events").fetchone() == (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import psycopg
@@ -10,7 +9,7 @@ import pytest
 
 from app.migrate import MigrationError, Migrator, bootstrap_sql, load_migrations
 from app.sqlfiles import split_statements
-from tests.helpers import MIGRATIONS, TestDatabase, pg_dump_schema
+from tests.helpers import MIGRATIONS, TestDatabase, pg_dump_schema, run_together
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -72,24 +71,13 @@ def test_two_runners_started_together_apply_once(
         "20990101000000_slow.sql",
         "create table public.once (x int);\nselect pg_sleep(1);\n",
     )
-    barrier = threading.Barrier(2)
-    results: list[list[str]] = []
     messages: list[str] = []
-    errors: list[BaseException] = []
 
-    def run() -> None:
-        try:
-            barrier.wait()
-            pending = migrator(empty_database, folder, messages).run()
-            results.append([m.version for m in pending])
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def run(_index: int) -> list[str]:
+        return [m.version for m in migrator(empty_database, folder, messages).run()]
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(2, run)
+    errors = [r for r in results if isinstance(r, BaseException)]
     assert errors == []
     assert sorted(results) == [[], ["20990101000000"]]
     assert any(m.startswith("another migration runner is working") for m in messages)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
-from typing import TypeVar
 
 import psycopg
 import pytest
 
-from tests.helpers import TestDatabase, as_anon, as_user
+from tests.helpers import TestDatabase, as_anon, as_user, run_together
 from tests.scheduling_factories import (
     assert_counters_true,
     create_practitioner,
@@ -19,30 +16,6 @@ from tests.scheduling_factories import (
     request,
     slot_row,
 )
-
-T = TypeVar("T")
-
-
-def run_together(
-    connections: list[psycopg.Connection], work: Callable[[int, psycopg.Connection], T]
-) -> list[T | BaseException]:
-    """Run work(i, connection) on one thread per connection, released at the same instant."""
-    barrier = threading.Barrier(len(connections))
-    results: list[T | BaseException] = [RuntimeError("did not run")] * len(connections)
-
-    def worker(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = work(index, connections[index])
-        except BaseException as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(connections))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def outcome(result: object) -> str:
@@ -65,7 +38,7 @@ def test_fifty_connections_requesting_a_capacity_three_slot_yield_exactly_three_
         with as_anon(connection):
             return request(connection, slot, phone=f"+3460010{index:04d}")
 
-    results = run_together(connections, book)
+    results = run_together(len(connections), lambda i: book(i, connections[i]))
     assert Counter(outcome(r) for r in results) == {"ok": 3, "CH002": 47}
     state = slot_row(conn, slot)
     assert state["current_reservations"] == 3
@@ -101,7 +74,7 @@ def test_concurrent_approvals_and_cancellations_keep_counters_exact(
                 [request_ids[index // 2]],
             ).fetchone()
 
-    results = run_together(connections, decide)
+    results = run_together(len(connections), lambda i: decide(i, connections[i]))
     assert Counter(outcome(r) for r in results) == {"ok": 5, "CH006": 5}
     statuses = Counter(
         status
@@ -212,7 +185,7 @@ def test_approve_racing_the_expiry_sweep_ends_in_exactly_one_outcome(
                     ).fetchone()
             return connection.execute("select public.expire_reservation_requests()").fetchone()
 
-        approve_result, sweep_result = run_together(connections, act)
+        approve_result, sweep_result = run_together(2, lambda i, pair=connections: act(i, pair[i]))
         for connection in connections:
             connection.close()
         # Whatever the sweep missed because the approval held the row, the next run settles.

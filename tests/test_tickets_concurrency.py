@@ -3,39 +3,27 @@ appointment and pharmacy."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 
 import psycopg
 
-from tests.helpers import TestDatabase, as_user, create_provider, create_user
+from tests.helpers import TestDatabase, as_user, create_provider, create_user, run_together
 from tests.ticket_factories import make_reservation, make_world, ticket_at
 
 
-def run_together(
+def call_as_each(
     database: TestDatabase, users: list[uuid.UUID], call: Callable[[psycopg.Connection], object]
 ) -> list[object]:
-    """Run call once per user, each on its own connection, released together by a barrier.
-    Returns each call's result or the psycopg error it raised."""
+    """Run call once per user, each in a request of its own connection, all started together.
+    Returns each call's result or the error it raised."""
     connections = [database.connect() for _ in users]
-    barrier = threading.Barrier(len(users))
-    results: list[object] = [None] * len(users)
 
-    def worker(i: int) -> None:
-        try:
-            with as_user(connections[i], users[i]) as c:
-                barrier.wait(timeout=30)
-                results[i] = call(c)
-        except psycopg.Error as exc:
-            results[i] = exc
+    def as_one(i: int) -> object:
+        with as_user(connections[i], users[i]) as c:
+            return call(c)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(users))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
+    return run_together(len(users), as_one)
 
 
 def test_twenty_concurrent_claims_have_exactly_one_winner(
@@ -59,7 +47,7 @@ def test_twenty_concurrent_claims_have_exactly_one_winner(
         assert row is not None
         return row[0]
 
-    results = run_together(database, claimers, claim)
+    results = call_as_each(database, claimers, claim)
     winners = [r for r in results if isinstance(r, uuid.UUID)]
     losers = [r for r in results if isinstance(r, psycopg.Error)]
     assert len(winners) == 1
@@ -94,7 +82,7 @@ def test_ten_concurrent_get_or_create_calls_make_one_ticket_and_one_thread(
         assert row is not None
         return row[0]
 
-    results = run_together(database, doctors, get_or_create)
+    results = call_as_each(database, doctors, get_or_create)
     assert all(isinstance(r, uuid.UUID) for r in results), results
     assert len(set(results)) == 1
     counts = conn.execute(
