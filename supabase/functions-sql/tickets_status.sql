@@ -106,6 +106,15 @@ begin
         new.status := v_type.initial_status;
         new.created_by := (select auth.uid());
     end if;
+    -- sent_at: when the fulfiller became a party. A type without a draft is sent on creation;
+    -- a drafted one (prescription, referral, diagnostic) once it leaves its initial status for
+    -- any status but cancelled. The system (backfill) may bring the historic time.
+    if not v_type.starts_as_draft
+        or (new.status <> v_type.initial_status and new.status <> 'cancelled') then
+        new.sent_at := coalesce(new.sent_at, pg_catalog.now());
+    else
+        new.sent_at := null;
+    end if;
     if v_type.initial_status <> new.status and new.closed_at is null and exists (
         select from public.ticket_statuses as s
         where s.ticket_type = new.ticket_type and s.status = new.status and s.is_terminal
@@ -251,7 +260,12 @@ begin
         if v_to.is_terminal then
             new.closed_at := pg_catalog.now();
         end if;
+        if old.sent_at is null and new.status <> 'cancelled' then
+            new.sent_at := pg_catalog.now();
+        end if;
     end if;
+    -- Set once: the moment the fulfiller became a party never moves.
+    new.sent_at := coalesce(old.sent_at, new.sent_at);
 
     if v_changed && array[
         'secondary_provider_id', 'prescription_id', 'patient_id', 'primary_provider_id',

@@ -1,8 +1,9 @@
 -- healthcare_tickets: parties (patient, members of the primary and secondary providers, admins)
--- read and update their tickets; the fulfiller of a prescription ticket sees nothing of it while
--- it is 'created'; open tickets are shown to the providers that may claim them. Policies judge a
--- row from its own columns, so `insert ... returning` works for its creator. Which changes an
--- actor may make is enforced by triggers (functions-sql/tickets_status.sql); nobody deletes.
+-- read and update their tickets; the fulfiller of a drafted ticket (prescription, referral,
+-- diagnostic) sees nothing of it until it was sent (sent_at); open tickets are shown to the
+-- providers that may claim them. Policies judge a row from its own columns, so
+-- `insert ... returning` works for its creator. Which changes an actor may make is enforced by
+-- triggers (functions-sql/tickets_status.sql); nobody deletes.
 
 alter table public.healthcare_tickets enable row level security;
 
@@ -29,10 +30,9 @@ using (
     patient_id = (select auth.uid())
     or primary_provider_id = any(array(select private.current_provider_ids()))
     or (
-        secondary_provider_id = any(array(select private.current_provider_ids()))
-        -- private.secondary_sees_ticket(), spelt out: a function with a search_path setting is
-        -- never inlined, and this runs for every row.
-        and not (ticket_type = 'prescription' and status = 'created')
+        -- The fulfiller is a party once the ticket was sent (see tickets_status.sql).
+        sent_at is not null
+        and secondary_provider_id = any(array(select private.current_provider_ids()))
     )
     or (select private.is_admin())
 );
@@ -65,10 +65,9 @@ using (
     patient_id = (select auth.uid())
     or primary_provider_id = any(array(select private.current_provider_ids()))
     or (
-        secondary_provider_id = any(array(select private.current_provider_ids()))
-        -- private.secondary_sees_ticket(), spelt out: a function with a search_path setting is
-        -- never inlined, and this runs for every row.
-        and not (ticket_type = 'prescription' and status = 'created')
+        -- The fulfiller is a party once the ticket was sent (see tickets_status.sql).
+        sent_at is not null
+        and secondary_provider_id = any(array(select private.current_provider_ids()))
     )
     or (select private.is_admin())
 )

@@ -8,7 +8,7 @@ import psycopg
 
 from app.jobs import Worker, default_jobs
 from tests.helpers import TestDatabase, as_anon
-from tests.scheduling_factories import (
+from tests.scheduling.factories import (
     assert_counters_true,
     create_practitioner,
     create_service,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import psycopg
 
 from tests.helpers import TestDatabase, as_user, create_provider, create_user, run_together
-from tests.ticket_factories import make_reservation, make_world, ticket_at
+from tests.tickets.factories import make_reservation, make_world, ticket_at
 
 
 def call_as_each(

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests.helpers import add_member, as_service, as_user, create_provider, create_user
-from tests.ticket_factories import (
+from tests.tickets.factories import (
     make_reservation,
     make_world,
     raises_sqlstate,

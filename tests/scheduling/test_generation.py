@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.helpers import as_user, create_user
-from tests.scheduling_factories import (
+from tests.scheduling.factories import (
     create_practitioner,
     create_rule,
     create_service,

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.helpers import as_service, as_user
-from tests.ticket_factories import (
+from tests.tickets.factories import (
     TICKET_TYPES,
     World,
     insert_ticket,
@@ -124,7 +124,10 @@ def sees_ticket(ticket_type: str, status: str, actor: str) -> bool:
     if actor == "primary":
         return ticket_type in ("prescription", "referral", "diagnostic")
     if actor == "secondary":
-        return not (ticket_type == "prescription" and status == "created")
+        # The fulfiller of a drafted type is a party only once the ticket was sent.
+        return not (
+            ticket_type in ("prescription", "referral", "diagnostic") and status == "created"
+        )
     return False
 
 

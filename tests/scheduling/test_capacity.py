@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.helpers import as_anon, as_service, as_user, create_user
-from tests.scheduling_factories import (
+from tests.scheduling.factories import (
     assert_counters_true,
     create_practitioner,
     create_service,

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests.helpers import TestDatabase, as_anon, as_user, run_together
-from tests.scheduling_factories import (
+from tests.scheduling.factories import (
     assert_counters_true,
     create_practitioner,
     create_service,

@@ -20,7 +20,7 @@ from app.config import RateLimit, Settings
 from app.db import EXTENSION_KEY as POOL_KEY
 from app.webhooks.lifefile import MAX_BODY_BYTES
 from tests.helpers import TestDatabase, run_together
-from tests.lifefile_factories import (
+from tests.lifefile.factories import (
     PATH,
     SECRET,
     create_prescription_ticket,

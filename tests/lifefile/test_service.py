@@ -26,7 +26,7 @@ from app.jobs import lifefile as lifefile_job
 from app.localdb import LocalCluster, free_port
 from app.migrate import Migrator
 from tests.helpers import MIGRATIONS, TestDatabase
-from tests.lifefile_factories import (
+from tests.lifefile.factories import (
     PATH,
     SECRET,
     create_prescription_ticket,

@@ -22,7 +22,7 @@ from tests.helpers import (
     create_user,
     run_together,
 )
-from tests.lifefile_factories import (
+from tests.lifefile.factories import (
     PrescriptionTicket,
     create_prescription_ticket,
     data_push_element,

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.helpers import as_anon, as_user, create_user
-from tests.scheduling_factories import (
+from tests.scheduling.factories import (
     create_practitioner,
     create_rule,
     create_service,

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.helpers import as_anon, as_user, create_provider, create_user
-from tests.ticket_factories import (
+from tests.tickets.factories import (
     FULFILLER_KIND,
     World,
     make_world,
@@ -64,8 +64,9 @@ class Scenario:
         if role == "primary":
             return self.ticket_type in REQUESTED_BY_PROVIDER
         if role == "secondary":
+            # The fulfiller of a drafted type is a party only once the ticket was sent.
             return not self.is_open and not (
-                self.ticket_type == "prescription" and self.status == "created"
+                self.ticket_type in REQUESTED_BY_PROVIDER and self.status == "created"
             )
         return False
 
