@@ -36,17 +36,43 @@ as $fn$
     )
 $fn$;
 
--- The fulfiller of a prescription ticket sees nothing of it until the doctor sends it.
--- Immutable SQL, so policies inline it.
-create or replace function private.secondary_sees_ticket(p_ticket_type text, p_status text)
+-- THE rule of who the fulfiller is: the secondary provider of a ticket is a party once the
+-- ticket was sent (healthcare_tickets.sent_at, set once by the ticket triggers: at creation for
+-- types without a draft, else on the first move out of the draft to any status but cancelled).
+-- A drafted ticket cancelled before sending stays invisible to its fulfiller. Triggers and
+-- helpers call this; policies, which run per row, spell the same condition out on the row's
+-- own column (`sent_at is not null`), since a function with a search_path is never inlined.
+create or replace function private.fulfiller_is_party(p_sent_at timestamptz)
 returns boolean
 language sql immutable
 set search_path = ''
 as $fn$
-    select not (p_ticket_type = 'prescription' and p_status = 'created')
+    select p_sent_at is not null
 $fn$;
 
--- The caller's roles on a ticket with these parties: any of patient, primary, secondary, admin.
+-- The caller's roles on ticket p_ticket: any of patient, primary, secondary, admin.
+create or replace function private.caller_ticket_roles(p_ticket public.healthcare_tickets)
+returns text[]
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select array_remove(array[
+        case when p_ticket.patient_id = (select auth.uid()) then 'patient' end,
+        case when private.is_provider_member(p_ticket.primary_provider_id) then 'primary' end,
+        case
+            when private.fulfiller_is_party(p_ticket.sent_at)
+                and private.is_provider_member(p_ticket.secondary_provider_id)
+                then 'secondary'
+        end,
+        case when private.is_admin() then 'admin' end
+    ], null)
+$fn$;
+
+-- The caller's roles on a ticket known only by its type, status and parties (kept for callers
+-- that have no row at hand; prefer caller_ticket_roles(ticket)). Without sent_at it errs on the
+-- side of hiding: the fulfiller of a drafted ticket counts only at a status that is neither the
+-- draft nor cancelled (a cancelled draft may never have been sent).
 create or replace function private.caller_ticket_roles(
     p_ticket_type text,
     p_status text,
@@ -63,8 +89,16 @@ as $fn$
         case when p_patient_id = (select auth.uid()) then 'patient' end,
         case when private.is_provider_member(p_primary_provider_id) then 'primary' end,
         case
-            when private.secondary_sees_ticket(p_ticket_type, p_status)
-                and private.is_provider_member(p_secondary_provider_id)
+            when exists (
+                select from public.ticket_types as tt
+                where
+                    tt.ticket_type = p_ticket_type
+                    and (
+                        not tt.starts_as_draft
+                        or p_status not in (tt.initial_status, 'cancelled')
+                    )
+            )
+            and private.is_provider_member(p_secondary_provider_id)
                 then 'secondary'
         end,
         case when private.is_admin() then 'admin' end
@@ -156,10 +190,7 @@ as $fn$
         where
             t.id = p_ticket_id
             and (
-                pg_catalog.cardinality(private.caller_ticket_roles(
-                    t.ticket_type, t.status, t.patient_id, t.primary_provider_id,
-                    t.secondary_provider_id
-                )) > 0
+                pg_catalog.cardinality(private.caller_ticket_roles(t)) > 0
                 or (
                     t.secondary_provider_id is null
                     and private.caller_can_claim(
@@ -181,10 +212,7 @@ as $fn$
         select from public.healthcare_tickets as t
         where
             t.id = p_ticket_id
-            and pg_catalog.cardinality(private.caller_ticket_roles(
-                t.ticket_type, t.status, t.patient_id, t.primary_provider_id,
-                t.secondary_provider_id
-            )) > 0
+            and pg_catalog.cardinality(private.caller_ticket_roles(t)) > 0
     )
 $fn$;
 
@@ -218,6 +246,77 @@ as $fn$
     )
 $fn$;
 
+-- Whether profiles p_a and p_b know each other through care: the same person, members of one
+-- provider, parties to one ticket (patient, requester's members, fulfiller's members once
+-- sent), practitioner and patient of a reservation, or members of one thread already (legacy
+-- conversations from before tickets, which the backfill turns into tickets). Guards who may be
+-- put in touch through a legacy thread.
+create or replace function private.share_care(p_a uuid, p_b uuid)
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    with party_tickets as (
+        select t.id, who.profile_id
+        from (values (p_a), (p_b)) as who (profile_id)
+        cross join lateral (
+            select t.id from public.healthcare_tickets as t
+            where t.patient_id = who.profile_id
+            union
+            select t.id
+            from public.provider_members as m
+            inner join public.healthcare_tickets as t on m.provider_id = t.primary_provider_id
+            where m.profile_id = who.profile_id
+            union
+            select t.id
+            from public.provider_members as m
+            inner join public.healthcare_tickets as t on m.provider_id = t.secondary_provider_id
+            where m.profile_id = who.profile_id and private.fulfiller_is_party(t.sent_at)
+        ) as t
+    )
+
+    select
+        p_a = p_b
+        or exists (
+            select from public.provider_members as ma
+            inner join public.provider_members as mb on ma.provider_id = mb.provider_id
+            where ma.profile_id = p_a and mb.profile_id = p_b
+        )
+        or exists (
+            select from party_tickets as ta
+            inner join party_tickets as tb on ta.id = tb.id
+            where ta.profile_id = p_a and tb.profile_id = p_b
+        )
+        or exists (
+            select from public.reservation as r
+            where
+                (r.profile_id = p_a and r.patient_id = p_b)
+                or (r.profile_id = p_b and r.patient_id = p_a)
+        )
+        or exists (
+            select from public.chat_thread_members as ma
+            inner join public.chat_thread_members as mb on ma.thread_id = mb.thread_id
+            where ma.profile_id = p_a and mb.profile_id = p_b
+        )
+$fn$;
+
+-- Whether the caller may add p_profile_id to thread p_thread_id: only the creator of a legacy
+-- thread (no ticket), and only someone who shares a ticket or a provider with them (no
+-- unsolicited contact under our name). Ticket threads follow their ticket's parties.
+create or replace function private.may_add_legacy_thread_member(
+    p_thread_id uuid, p_profile_id uuid
+)
+returns boolean
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select
+        private.is_legacy_thread_creator(p_thread_id)
+        and private.share_care((select auth.uid()), p_profile_id)
+$fn$;
+
 -- Whether the caller may see a Realtime channel: 'ticket:<id>' channels of tickets they read.
 create or replace function private.can_join_ticket_channel(p_topic text)
 returns boolean
@@ -233,7 +332,8 @@ $fn$;
 revoke execute on function private.is_api_request() from public;
 revoke execute on function private.is_system_actor() from public;
 revoke execute on function private.request_source() from public;
-revoke execute on function private.secondary_sees_ticket(text, text) from public;
+revoke execute on function private.fulfiller_is_party(timestamptz) from public;
+revoke execute on function private.caller_ticket_roles(public.healthcare_tickets) from public;
 revoke execute on function private.caller_ticket_roles(text, text, uuid, uuid, uuid) from public;
 revoke execute on function private.provider_can_claim(uuid, text, text) from public;
 revoke execute on function private.caller_can_claim(text, text, text, text) from public;
@@ -244,10 +344,15 @@ revoke execute on function private.is_ticket_party(uuid) from public;
 revoke execute on function private.current_thread_ids() from public;
 revoke execute on function private.is_legacy_thread_creator(uuid) from public;
 revoke execute on function private.can_join_ticket_channel(text) from public;
+revoke execute on function private.share_care(uuid, uuid) from public;
+revoke execute on function private.may_add_legacy_thread_member(uuid, uuid) from public;
 grant execute on function private.is_api_request() to authenticated, service_role;
 grant execute on function private.is_system_actor() to authenticated, service_role;
 grant execute on function private.request_source() to authenticated, service_role;
-grant execute on function private.secondary_sees_ticket(text, text) to authenticated, service_role;
+grant execute on function private.fulfiller_is_party(timestamptz) to authenticated, service_role;
+grant execute on function private.caller_ticket_roles(
+    public.healthcare_tickets
+) to authenticated, service_role;
 grant execute on function private.caller_ticket_roles(
     text, text, uuid, uuid, uuid
 ) to authenticated, service_role;
@@ -264,3 +369,7 @@ grant execute on function private.is_ticket_party(uuid) to authenticated, servic
 grant execute on function private.current_thread_ids() to authenticated, service_role;
 grant execute on function private.is_legacy_thread_creator(uuid) to authenticated, service_role;
 grant execute on function private.can_join_ticket_channel(text) to authenticated, service_role;
+grant execute on function private.share_care(uuid, uuid) to authenticated, service_role;
+grant execute on function private.may_add_legacy_thread_member(
+    uuid, uuid
+) to authenticated, service_role;

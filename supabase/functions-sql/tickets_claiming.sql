@@ -1,13 +1,11 @@
 -- Claiming: a provider takes an open ticket (no fulfiller yet, at its type's claimable status).
 -- Exactly one of any number of concurrent claims wins.
 
--- claim_ticket(p_ticket_id, p_provider_id): the caller, acting for provider p_provider_id,
--- takes open ticket p_ticket_id. Returns the claimed ticket (secondary_provider_id set, status
--- at the type's claimed status, claimed_at set).
--- Raises 42501 when no user is signed in; CH008 when the caller does not act for the provider,
--- or the ticket is unknown or not one that provider may take (kind, expertise); CH003 when the
--- ticket has been claimed already or is no longer open.
-create or replace function public.claim_ticket(p_ticket_id uuid, p_provider_id uuid)
+-- The work of public.claim_ticket, with the privileges it needs (it locks and updates a ticket
+-- the caller may not yet read). Answers only what the caller may know: a ticket they could not
+-- see as open is refused with one generic CH008, whatever its status or whether it exists; a
+-- provider that could have claimed the open ticket and lost the race gets CH003.
+create or replace function private.claim_ticket(p_ticket_id uuid, p_provider_id uuid)
 returns public.healthcare_tickets
 language plpgsql
 security definer
@@ -16,6 +14,7 @@ as $fn$
 declare
     v_ticket public.healthcare_tickets;
     v_type public.ticket_types;
+    v_eligible boolean;
 begin
     if (select auth.uid()) is null then
         raise exception 'sign in to claim tickets'
@@ -30,34 +29,52 @@ begin
     select t.* into v_ticket from public.healthcare_tickets as t
     where t.id = p_ticket_id
     for update;
-    if not found or not private.provider_can_claim(
-        p_provider_id, v_ticket.required_provider_kind, v_ticket.category
-    ) then
-        raise exception 'ticket % is not one provider % may claim (CH008)',
-            p_ticket_id, p_provider_id
-            using errcode = 'CH008',
-            hint = 'Claim open tickets needing your kind of provider and expertise.';
+    select tt.* into v_type from public.ticket_types as tt
+    where tt.ticket_type = v_ticket.ticket_type;
+    -- Whether this provider is one the open ticket was shown to (kind, expertise, active).
+    v_eligible := v_ticket.id is not null
+        and v_type.claimable_status is not null
+        and private.provider_can_claim(
+            p_provider_id, v_ticket.required_provider_kind, v_ticket.category
+        );
+    if v_eligible and v_ticket.secondary_provider_id is null
+        and v_ticket.status = v_type.claimable_status then
+        update public.healthcare_tickets as t
+        set
+            secondary_provider_id = p_provider_id,
+            status = v_type.claimed_status,
+            claimed_at = pg_catalog.now()
+        where t.id = p_ticket_id
+        returning t.* into v_ticket;
+        return v_ticket;
     end if;
-    select * into v_type from public.ticket_types where ticket_type = v_ticket.ticket_type;
-    if v_ticket.secondary_provider_id is not null then
+    if v_eligible and v_ticket.claimed_at is not null then
         raise exception 'ticket % has already been claimed (CH003)', p_ticket_id
             using errcode = 'CH003', hint = 'Pick another open ticket.';
     end if;
-    if v_type.claimable_status is distinct from v_ticket.status then
-        raise exception 'ticket % is ''%'' and no longer open for claiming (CH003)',
-            p_ticket_id, v_ticket.status
-            using errcode = 'CH003', hint = 'Pick another open ticket.';
-    end if;
-    update public.healthcare_tickets as t
-    set
-        secondary_provider_id = p_provider_id,
-        status = v_type.claimed_status,
-        claimed_at = pg_catalog.now()
-    where t.id = p_ticket_id
-    returning t.* into v_ticket;
-    return v_ticket;
+    raise exception 'ticket % is not open for provider % to claim (CH008)',
+        p_ticket_id, p_provider_id
+        using errcode = 'CH008',
+        hint = 'Claim open tickets that are listed for you: your kind of provider and expertise.';
 end
 $fn$;
 
+-- claim_ticket(p_ticket_id, p_provider_id): the caller, acting for provider p_provider_id,
+-- takes open ticket p_ticket_id. Returns the claimed ticket (secondary_provider_id set, status
+-- at the type's claimed status, claimed_at set).
+-- Raises 42501 when no user is signed in; CH008 when the caller does not act for the provider,
+-- or the ticket is not one that provider could see open (unknown, not open for claiming, another
+-- kind or expertise); CH003 when that provider could have claimed it but another claim won.
+create or replace function public.claim_ticket(p_ticket_id uuid, p_provider_id uuid)
+returns public.healthcare_tickets
+language sql
+security invoker
+set search_path = ''
+as $fn$
+    select * from private.claim_ticket(p_ticket_id, p_provider_id)
+$fn$;
+
+revoke execute on function private.claim_ticket(uuid, uuid) from public;
+grant execute on function private.claim_ticket(uuid, uuid) to authenticated, service_role;
 revoke execute on function public.claim_ticket(uuid, uuid) from public, anon;
 grant execute on function public.claim_ticket(uuid, uuid) to authenticated, service_role;

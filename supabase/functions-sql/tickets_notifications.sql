@@ -134,7 +134,7 @@ begin
             end
             || case
                 when v_side in ('secondary', 'system')
-                    or not private.secondary_sees_ticket(new.ticket_type, new.status)
+                    or not private.fulfiller_is_party(new.sent_at)
                     then '{}'
                 else private.provider_member_ids(new.secondary_provider_id)
             end,
@@ -189,6 +189,47 @@ begin
 end
 $fn$;
 
+-- A member who leaves a provider (removed, or moved elsewhere) loses the notifications of the
+-- tickets they knew through it, message excerpts included, unless they are still a party to the
+-- ticket another way (its patient, a member of its other provider, an admin).
+create or replace function private.forget_left_provider_notifications()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    if tg_op = 'UPDATE' and new.provider_id = old.provider_id
+        and new.profile_id = old.profile_id then
+        return null;
+    end if;
+    delete from public.notifications as n
+    using public.healthcare_tickets as t
+    where
+        n.recipient_id = old.profile_id
+        and n.ticket_id = t.id
+        and (t.primary_provider_id = old.provider_id or t.secondary_provider_id = old.provider_id)
+        and t.patient_id is distinct from old.profile_id
+        and not exists (
+            select from public.provider_members as m
+            where
+                m.profile_id = old.profile_id
+                and (
+                    m.provider_id = t.primary_provider_id
+                    or (
+                        m.provider_id = t.secondary_provider_id
+                        and private.fulfiller_is_party(t.sent_at)
+                    )
+                )
+        )
+        and not exists (
+            select from public.profile as p
+            where p.id = old.profile_id and p.role = 'admin'
+        );
+    return null;
+end
+$fn$;
+
 revoke execute on function private.notify(uuid[], uuid, text, text, text, jsonb) from public;
 revoke execute on function private.provider_member_ids(uuid) from public;
 revoke execute on function private.claim_pool_member_ids(text, text) from public;
@@ -197,6 +238,7 @@ revoke execute on function private.ticket_label(public.healthcare_tickets) from 
 revoke execute on function private.notify_ticket_created() from public;
 revoke execute on function private.notify_ticket_changed() from public;
 revoke execute on function private.notify_chat_message() from public;
+revoke execute on function private.forget_left_provider_notifications() from public;
 
 drop trigger if exists notify_ticket_created on public.healthcare_tickets;
 create trigger notify_ticket_created
@@ -212,3 +254,8 @@ drop trigger if exists notify_chat_message on public.chat_messages;
 create trigger notify_chat_message
 after insert on public.chat_messages
 for each row execute function private.notify_chat_message();
+
+drop trigger if exists forget_left_provider_notifications on public.provider_members;
+create trigger forget_left_provider_notifications
+after update or delete on public.provider_members
+for each row execute function private.forget_left_provider_notifications();

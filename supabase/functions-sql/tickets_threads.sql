@@ -19,8 +19,8 @@ $fn$;
 
 -- Makes the members of the threads of tickets p_ticket_ids equal to their parties: the
 -- patient, every member of the primary provider, and every member of the secondary provider
--- once it may see the ticket. Set-based, so a staff change at a large provider is one
--- statement.
+-- once the ticket was sent (private.fulfiller_is_party). Set-based, so a staff change at a
+-- large provider is one statement.
 create or replace function private.sync_ticket_thread_members(p_ticket_ids uuid[])
 returns void
 language sql
@@ -46,7 +46,7 @@ as $fn$
             from public.provider_members as m
             where
                 m.provider_id = t.secondary_provider_id
-                and private.secondary_sees_ticket(t.ticket_type, t.status)
+                and private.fulfiller_is_party(t.sent_at)
         ) as party
         where t.id = any(p_ticket_ids)
         order by th.id, party.profile_id, party.priority
@@ -114,8 +114,8 @@ begin
     if new.patient_id is distinct from old.patient_id
         or new.primary_provider_id is distinct from old.primary_provider_id
         or new.secondary_provider_id is distinct from old.secondary_provider_id
-        or private.secondary_sees_ticket(new.ticket_type, new.status)
-        <> private.secondary_sees_ticket(old.ticket_type, old.status) then
+        or private.fulfiller_is_party(new.sent_at)
+        <> private.fulfiller_is_party(old.sent_at) then
         perform private.sync_ticket_thread_members(array[new.id]);
     end if;
     return null;
@@ -181,6 +181,8 @@ $fn$;
 
 -- Before a message is stored: it is posted as the caller (no impersonation, CH008), and a
 -- prescription ticket's thread takes no message until the prescription is attached (CH004).
+-- Authorisation first: for a caller who is not a member of the thread this says nothing about
+-- the thread or its ticket; the insert policy refuses the row (42501).
 create or replace function private.check_chat_message()
 returns trigger
 language plpgsql
@@ -191,6 +193,12 @@ declare
     v_ticket public.healthcare_tickets;
 begin
     if private.is_api_request() then
+        if not exists (
+            select from public.chat_thread_members as m
+            where m.thread_id = new.thread_id and m.profile_id = (select auth.uid())
+        ) then
+            return new;
+        end if;
         new.sender_id := coalesce(new.sender_id, (select auth.uid()));
         if new.sender_id is distinct from (select auth.uid()) then
             raise exception 'messages are posted as yourself; sender_id % is not you (CH008)',
@@ -216,6 +224,26 @@ begin
 end
 $fn$;
 
+-- A ticket's thread, and with it its messages, is kept as long as its ticket: no API role
+-- (service_role included) deletes it; only the ticket's own deletion (a documented erasure, by
+-- the database owner) cascades to it. Legacy threads (no ticket) may still be deleted by the
+-- service while they are being migrated.
+create or replace function private.keep_ticket_thread()
+returns trigger
+language plpgsql
+set search_path = ''
+as $fn$
+begin
+    if old.ticket_id is not null
+        and current_user in ('anon', 'authenticated', 'service_role') then
+        raise exception 'chat thread % belongs to a ticket and is kept with it (42501)', old.id
+            using errcode = '42501',
+            hint = 'Threads of tickets are never deleted through the API.';
+    end if;
+    return old;
+end
+$fn$;
+
 -- A new message moves its thread up the inbox.
 create or replace function private.touch_chat_thread()
 returns trigger
@@ -237,6 +265,7 @@ revoke execute on function private.sync_provider_ticket_threads() from public;
 revoke execute on function private.protect_ticket_thread() from public;
 revoke execute on function private.check_chat_message() from public;
 revoke execute on function private.touch_chat_thread() from public;
+revoke execute on function private.keep_ticket_thread() from public;
 grant execute on function private.ticket_thread_metadata(
     public.healthcare_tickets
 ) to authenticated, service_role;
@@ -260,6 +289,11 @@ drop trigger if exists protect_ticket_thread on public.chat_threads;
 create trigger protect_ticket_thread
 before update on public.chat_threads
 for each row execute function private.protect_ticket_thread();
+
+drop trigger if exists keep_ticket_thread on public.chat_threads;
+create trigger keep_ticket_thread
+before delete on public.chat_threads
+for each row execute function private.keep_ticket_thread();
 
 drop trigger if exists set_updated_at on public.chat_threads;
 create trigger set_updated_at

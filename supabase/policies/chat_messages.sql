@@ -1,14 +1,15 @@
 -- chat_messages: thread members read and post (as themselves: a trigger refuses impersonation,
 -- and a prescription ticket's thread is closed until its prescription is attached); admins read.
--- Messages are not edited or deleted through the API.
+-- Messages are not edited or deleted through the API (service_role included: they are kept
+-- with their ticket); ids are the database's.
 
 alter table public.chat_messages enable row level security;
 
 revoke all on public.chat_messages from anon, authenticated, service_role;
 grant select on public.chat_messages to authenticated;
-grant insert (id, thread_id, sender_id, body, kind, metadata)
+grant insert (thread_id, sender_id, body, kind, metadata)
 on public.chat_messages to authenticated;
-grant select, insert, update, delete on public.chat_messages to service_role;
+grant select, insert, update on public.chat_messages to service_role;
 
 drop policy if exists "Thread members can read messages" on public.chat_messages;
 create policy "Thread members can read messages"

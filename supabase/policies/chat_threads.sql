@@ -1,12 +1,15 @@
 -- chat_threads: members read their threads (a ticket's thread: its parties, kept in sync by
 -- triggers), admins read all. Threads of tickets are created by the ticket; a legacy thread
--- (no ticket) may still be started by a signed-in user during the rollout.
+-- (no ticket) may still be started by a signed-in user during the rollout. Ids are the
+-- database's (a client-chosen id would reveal existing ones). Nobody deletes a ticket's thread
+-- through the API (trigger keep_ticket_thread, service_role included); the service may still
+-- delete legacy threads while they are migrated.
 
 alter table public.chat_threads enable row level security;
 
 revoke all on public.chat_threads from anon, authenticated, service_role;
 grant select on public.chat_threads to authenticated;
-grant insert (id, order_id, order_type, title, metadata, created_by)
+grant insert (order_id, order_type, title, metadata, created_by)
 on public.chat_threads to authenticated;
 grant update (title, metadata) on public.chat_threads to authenticated;
 grant select, insert, update, delete on public.chat_threads to service_role;

@@ -1,5 +1,6 @@
 -- prescription_items: readable by whoever reads the prescription; written by its doctor until
--- it is sent (then frozen by trigger, CH007).
+-- it is sent (then frozen by trigger, CH007). Each policy looks its prescription up under the
+-- prescriptions policies, so "who reads the prescription" is written once.
 
 alter table public.prescription_items enable row level security;
 
@@ -10,20 +11,37 @@ grant select, insert, update, delete on public.prescription_items to service_rol
 drop policy if exists "Prescription readers can read items" on public.prescription_items;
 create policy "Prescription readers can read items"
 on public.prescription_items for select to authenticated
-using (private.can_read_prescription(prescription_id));
+using (
+    exists (
+        select from public.prescriptions as rx
+        where rx.id = prescription_items.prescription_id
+    )
+);
 
 drop policy if exists "Prescribing doctors can add items" on public.prescription_items;
 create policy "Prescribing doctors can add items"
 on public.prescription_items for insert to authenticated
-with check (private.is_prescribing_doctor(prescription_id));
+with check (exists (
+    select from public.prescriptions as rx
+    where rx.id = prescription_items.prescription_id and rx.doctor_id = (select auth.uid())
+));
 
 drop policy if exists "Prescribing doctors can update items" on public.prescription_items;
 create policy "Prescribing doctors can update items"
 on public.prescription_items for update to authenticated
-using (private.is_prescribing_doctor(prescription_id))
-with check (private.is_prescribing_doctor(prescription_id));
+using (exists (
+    select from public.prescriptions as rx
+    where rx.id = prescription_items.prescription_id and rx.doctor_id = (select auth.uid())
+))
+with check (exists (
+    select from public.prescriptions as rx
+    where rx.id = prescription_items.prescription_id and rx.doctor_id = (select auth.uid())
+));
 
 drop policy if exists "Prescribing doctors can remove items" on public.prescription_items;
 create policy "Prescribing doctors can remove items"
 on public.prescription_items for delete to authenticated
-using (private.is_prescribing_doctor(prescription_id));
+using (exists (
+    select from public.prescriptions as rx
+    where rx.id = prescription_items.prescription_id and rx.doctor_id = (select auth.uid())
+));

@@ -24,7 +24,20 @@ using (
     or patient_id = (select auth.uid())
     or (sent_at is not null and pharmacy_id = any(array(select private.current_provider_ids())))
     or (select private.is_admin())
-    or private.is_prescription_ticket_party(id)
+    or exists (
+        -- Parties of its ticket; its fulfiller once the ticket was sent (sent_at).
+        select from public.healthcare_tickets as t
+        where
+            t.prescription_id = prescriptions.id
+            and (
+                t.patient_id = (select auth.uid())
+                or t.primary_provider_id = any(array(select private.current_provider_ids()))
+                or (
+                    t.sent_at is not null
+                    and t.secondary_provider_id = any(array(select private.current_provider_ids()))
+                )
+            )
+    )
 );
 
 drop policy if exists "Doctors can write prescriptions" on public.prescriptions;

@@ -1,6 +1,8 @@
 -- Realtime: the ticket tables in the supabase_realtime publication, and Realtime Authorization
 -- on realtime.messages: only a ticket's parties join (receive on, send to) its private channel
--- 'ticket:<ticket id>'. The scheduling tables join the publication with their own policies.
+-- 'ticket:<ticket id>'. Each policy binds the row too: its topic is the channel's, so a party of
+-- one ticket never reads or writes another channel's rows. The scheduling tables join the
+-- publication with their own policies.
 
 do $publication$
 declare
@@ -24,9 +26,15 @@ $publication$;
 drop policy if exists "Ticket parties can receive on ticket channels" on realtime.messages;
 create policy "Ticket parties can receive on ticket channels"
 on realtime.messages for select to authenticated
-using (private.can_join_ticket_channel((select realtime.topic())));
+using (
+    topic = (select realtime.topic())
+    and (select private.can_join_ticket_channel((select realtime.topic())))
+);
 
 drop policy if exists "Ticket parties can send on ticket channels" on realtime.messages;
 create policy "Ticket parties can send on ticket channels"
 on realtime.messages for insert to authenticated
-with check (private.can_join_ticket_channel((select realtime.topic())));
+with check (
+    topic = (select realtime.topic())
+    and (select private.can_join_ticket_channel((select realtime.topic())))
+);

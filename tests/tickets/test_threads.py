@@ -175,7 +175,15 @@ def test_thread_members_follow_the_ticket_parties(conn: psycopg.Connection) -> N
         )
     roles = members(conn, diagnostic)
     assert world.diagnostics.staff not in roles
-    assert sorted(roles.values()) == ["patient", "primary", "primary", "secondary"]
+    # A drafted diagnostic order: its centre joins the thread only once it is sent.
+    assert sorted(roles.values()) == ["patient", "primary", "primary"]
+    set_status(conn, diagnostic, "sent")
+    assert sorted(members(conn, diagnostic).values()) == [
+        "patient",
+        "primary",
+        "primary",
+        "secondary",
+    ]
 
 
 def test_prescription_thread_is_closed_until_the_prescription_is_attached(
@@ -358,7 +366,7 @@ def test_claiming_is_for_eligible_providers_of_open_tickets(conn: psycopg.Connec
     # world.counselor lists only anxiety; world.other_counselor takes stress.
     with as_user(conn, world.counselor.owner) as c:
         assert c.execute("select id from public.healthcare_tickets").fetchall() == []
-        with raises_sqlstate("CH008", "may claim"):
+        with raises_sqlstate("CH008", "not open"):
             c.execute("select public.claim_ticket(%s, %s)", [ticket, world.counselor.provider])
     with as_user(conn, world.pharmacy.owner) as c, raises_sqlstate("CH008", "do not act"):
         c.execute("select public.claim_ticket(%s, %s)", [ticket, world.other_counselor.provider])
@@ -375,7 +383,7 @@ def test_claiming_is_for_eligible_providers_of_open_tickets(conn: psycopg.Connec
         with raises_sqlstate("CH003"):
             c.execute("select public.claim_ticket(%s, %s)", [ticket, rival_provider])
     draft = ticket_at(conn, world, "referral", open_for_claim=True)  # 'created': not open yet
-    with as_user(conn, world.specialist.owner) as c, raises_sqlstate("CH003", "no longer open"):
+    with as_user(conn, world.specialist.owner) as c, raises_sqlstate("CH008", "not open"):
         c.execute("select public.claim_ticket(%s, %s)", [draft, world.specialist.provider])
     with raises_sqlstate("42501"):
         conn.execute("select public.claim_ticket(%s, %s)", [draft, world.specialist.provider])
