@@ -27,11 +27,18 @@ ROLES = ("patient", "primary", "secondary", "unrelated", "claimer", "admin", "an
 CLAIMABLE = {"consultation": "requested", "referral": "sent", "counseling": "open"}
 REQUESTED_BY_PROVIDER = ("prescription", "referral", "diagnostic")
 
-# (ticket type, status, open for claiming)
+# (ticket type, status, open for claiming); "a>b" reaches b through a (the system moves it).
 SCENARIOS = [
     ("prescription", "created", False),
     ("prescription", "sent", False),
     ("prescription", "delivered", False),
+    # Drafts cancelled before sending stay hidden from their fulfiller; after sending, not.
+    ("prescription", "cancelled", False),
+    ("prescription", "sent>cancelled", False),
+    ("referral", "cancelled", False),
+    ("referral", "sent>cancelled", False),
+    ("diagnostic", "cancelled", False),
+    ("diagnostic", "sent>cancelled", False),
     ("consultation", "requested", True),
     ("consultation", "requested", False),
     ("consultation", "accepted", False),
@@ -58,6 +65,13 @@ class Scenario:
     thread: uuid.UUID
     prescription: uuid.UUID | None
 
+    @property
+    def sent(self) -> bool:
+        """Whether the ticket was sent: its fulfiller became a party (sent_at)."""
+        return self.ticket_type not in REQUESTED_BY_PROVIDER or any(
+            step not in ("created", "cancelled") for step in self.status.split(">")
+        )
+
     def is_party(self, role: str) -> bool:
         if role in ("patient", "admin"):
             return True
@@ -65,9 +79,7 @@ class Scenario:
             return self.ticket_type in REQUESTED_BY_PROVIDER
         if role == "secondary":
             # The fulfiller of a drafted type is a party only once the ticket was sent.
-            return not self.is_open and not (
-                self.ticket_type in REQUESTED_BY_PROVIDER and self.status == "created"
-            )
+            return not self.is_open and self.sent
         return False
 
     def is_member(self, role: str) -> bool:
@@ -84,7 +96,7 @@ class Scenario:
 
 
 def scenario_id(s: tuple[str, str, bool]) -> str:
-    return f"{s[0]}-{s[1]}" + ("-open" if s[2] else "")
+    return f"{s[0]}-{s[1].replace('>', '-then-')}" + ("-open" if s[2] else "")
 
 
 def build(conn: psycopg.Connection, ticket_type: str, status: str, is_open: bool) -> Scenario:
@@ -123,7 +135,8 @@ def build(conn: psycopg.Connection, ticket_type: str, status: str, is_open: bool
             " values (%s, 'Amoxicillin', 21)",
             [prescription],
         )
-    set_status(conn, ticket, status)
+    for step in status.split(">"):
+        set_status(conn, ticket, step)
     for user in users.values():
         conn.execute(
             "insert into public.notifications (recipient_id, ticket_id, type, title)"
@@ -333,7 +346,7 @@ OPERATIONS: list[Operation] = [
 
 
 def prescription_reader(s: Scenario, r: str) -> bool:
-    return r in ("patient", "primary", "admin") or (r == "secondary" and s.status != "created")
+    return r in ("patient", "primary", "admin") or (r == "secondary" and s.sent)
 
 
 PRESCRIPTION_OPERATIONS: list[Operation] = [
@@ -353,18 +366,14 @@ PRESCRIPTION_OPERATIONS: list[Operation] = [
         "prescriptions.update_medications",
         "update public.prescriptions set medications = '[]' where id = %(rx)s",
         False,
-        lambda s, r: (
-            ("error", "CH007")
-            if r == "primary" and s.status != "created"
-            else rows(int(r == "primary"))
-        ),
+        lambda s, r: ("error", "CH007") if r == "primary" and s.sent else rows(int(r == "primary")),
     ),
     (
         "prescriptions.delete",
         "delete from public.prescriptions where id = %(rx)s",
         False,
         # Linked to its ticket: the foreign key keeps it.
-        lambda s, r: ("error", "23503") if r == "primary" and s.status == "created" else rows(0),
+        lambda s, r: ("error", "23503") if r == "primary" and not s.sent else rows(0),
     ),
     (
         "prescriptions.insert",
@@ -384,19 +393,13 @@ PRESCRIPTION_OPERATIONS: list[Operation] = [
         "insert into public.prescription_items (prescription_id, medication_name)"
         " values (%(rx)s, 'Ibuprofen')",
         False,
-        lambda s, r: (
-            (("error", "CH007") if s.status != "created" else rows(1)) if r == "primary" else DENIED
-        ),
+        lambda s, r: (("error", "CH007") if s.sent else rows(1)) if r == "primary" else DENIED,
     ),
     (
         "items.delete",
         "delete from public.prescription_items where prescription_id = %(rx)s",
         False,
-        lambda s, r: (
-            (("error", "CH007") if s.status != "created" else rows(2))
-            if r == "primary"
-            else rows(0)
-        ),
+        lambda s, r: (("error", "CH007") if s.sent else rows(2)) if r == "primary" else rows(0),
     ),
 ]
 
@@ -453,22 +456,31 @@ def test_realtime_ticket_channel_admits_only_parties(conn: psycopg.Connection) -
     ticket = ticket_at(conn, world, "prescription", "created")
     opened = ticket_at(conn, world, "counseling", open_for_claim=True)
 
+    # A real broadcast row on each channel: receiving is reading it.
+    for t in (ticket, opened):
+        conn.execute(
+            "insert into realtime.messages (topic, extension, payload, private)"
+            " values (%s, 'broadcast', '{}', true)",
+            [f"ticket:{t}"],
+        )
+
     def joins(user: uuid.UUID, topic: str) -> bool:
         """Receive (select) and send (insert) on the private channel, as Realtime checks."""
         outcomes = []
         for sql in (
-            "select 1 from realtime.messages where false",
+            "select count(*) from realtime.messages",
             "insert into realtime.messages (topic, extension, payload, private)"
-            " values (%(topic)s, 'broadcast', '{}', true)",
+            " values (%(topic)s, 'broadcast', '{}', true) returning 1",
         ):
             try:
                 with as_user(conn, user) as c:
                     c.execute("select set_config('realtime.topic', %s, true)", [topic])
-                    c.execute(sql, {"topic": topic})
-                outcomes.append("ok")
+                    row = c.execute(sql, {"topic": topic}).fetchone()
+                    assert row is not None
+                    outcomes.append("ok" if row[0] > 0 else "none")
             except psycopg.Error as exc:
                 outcomes.append(exc.sqlstate or "")
-        assert outcomes in (["ok", "ok"], ["ok", "42501"]), outcomes
+        assert outcomes in (["ok", "ok"], ["none", "42501"]), outcomes
         return outcomes == ["ok", "ok"]
 
     topic = f"ticket:{ticket}"
