@@ -440,6 +440,13 @@ def test_pharmacy_inbox_in_the_frontend_shape(conn: psycopg.Connection) -> None:
     draft = ticket_at(conn, world, "prescription")
     sent = ticket_at(conn, world, "prescription", "sent")
     add_member(conn, world.pharmacy.provider, create_user(conn, "pharmacist"))
+    # Both are addressed to this pharmacy: only RLS keeps the draft out of its inbox.
+    addressed = conn.execute(
+        "select id from public.healthcare_tickets where secondary_provider_id = %s"
+        " and ticket_type = 'prescription'",
+        [world.pharmacy.provider],
+    ).fetchall()
+    assert {r[0] for r in addressed} == {draft, sent}
     with as_user(conn, world.pharmacy.staff) as c:
         rows = c.execute(
             "select t.id, p.id is not null, th.id is not null"
@@ -453,7 +460,6 @@ def test_pharmacy_inbox_in_the_frontend_shape(conn: psycopg.Connection) -> None:
             [world.pharmacy.provider],
         ).fetchall()
     assert rows == [(sent, True, True)]
-    assert draft != sent
 
 
 def test_ticket_tables_are_published_for_realtime(conn: psycopg.Connection) -> None:
