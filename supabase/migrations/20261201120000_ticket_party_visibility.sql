@@ -268,7 +268,8 @@ $fn$;
 -- provider, parties to one ticket (patient, requester's members, fulfiller's members once
 -- sent), practitioner and patient of a reservation, or members of one thread already (legacy
 -- conversations from before tickets, which the backfill turns into tickets). Guards who may be
--- put in touch through a legacy thread.
+-- put in touch through a legacy thread. Granted to no API role: it answers about any two people,
+-- so only may_add_legacy_thread_member (for the caller's own threads) asks it.
 create or replace function private.share_care(p_a uuid, p_b uuid)
 returns boolean
 language sql stable
@@ -387,7 +388,6 @@ grant execute on function private.is_ticket_party(uuid) to authenticated, servic
 grant execute on function private.current_thread_ids() to authenticated, service_role;
 grant execute on function private.is_legacy_thread_creator(uuid) to authenticated, service_role;
 grant execute on function private.can_join_ticket_channel(text) to authenticated, service_role;
-grant execute on function private.share_care(uuid, uuid) to authenticated, service_role;
 grant execute on function private.may_add_legacy_thread_member(
     uuid, uuid
 ) to authenticated, service_role;
