@@ -609,8 +609,8 @@ begin
     end if;
 
     select
-        count(*) filter (where r.slot_id = p_slot_id),
-        count(*) filter (where r.profile_id = p_profile_id)
+        (count(*) filter (where r.slot_id = p_slot_id))::integer,
+        (count(*) filter (where r.profile_id = p_profile_id))::integer
     into v_on_slot, v_with_practitioner
     from private.anonymous_booking_holds as h
     inner join public.reservation_request as r on h.request_id = r.id
@@ -634,7 +634,7 @@ begin
             hint = 'Wait for the practitioner to answer, or sign in to book.';
     end if;
     if p_address is not null then
-        select count(*) into v_from_address
+        select count(*)::integer into v_from_address
         from private.anonymous_booking_holds as h
         inner join public.reservation_request as r on h.request_id = r.id
         where
