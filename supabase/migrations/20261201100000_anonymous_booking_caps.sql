@@ -654,16 +654,15 @@ begin
         and r.expires_at > pg_catalog.now();
     v_cap := private.limit_value('booking_phone_holds_per_slot');
     if v_on_slot >= v_cap then
-        raise exception 'phone number % already has % pending request(s) for this time slot; '
-            'the limit is % (booking_phone_holds_per_slot) (CH009)', p_phone, v_on_slot, v_cap
+        raise exception 'phone number % has reached the limit of % pending request(s) for '
+            'one time slot (booking_phone_holds_per_slot) (CH009)', p_phone, v_cap
             using errcode = 'CH009',
             hint = 'Wait for the practitioner to answer, or sign in to book.';
     end if;
     v_cap := private.limit_value('booking_phone_holds_per_practitioner');
     if v_with_practitioner >= v_cap then
-        raise exception 'phone number % already has % pending request(s) with this '
-            'practitioner; the limit is % (booking_phone_holds_per_practitioner) (CH009)',
-            p_phone, v_with_practitioner, v_cap
+        raise exception 'phone number % has reached the limit of % pending request(s) with '
+            'one practitioner (booking_phone_holds_per_practitioner) (CH009)', p_phone, v_cap
             using errcode = 'CH009',
             hint = 'Wait for the practitioner to answer, or sign in to book.';
     end if;
@@ -677,8 +676,8 @@ begin
             and r.expires_at > pg_catalog.now();
         v_cap := private.limit_value('booking_address_holds_total');
         if v_from_address >= v_cap then
-            raise exception 'your network address already has % pending request(s); the limit '
-                'is % (booking_address_holds_total) (CH009)', v_from_address, v_cap
+            raise exception 'your network address has reached the limit of % pending '
+                'request(s) (booking_address_holds_total) (CH009)', v_cap
                 using errcode = 'CH009',
                 hint = 'Wait for the practitioners to answer, or sign in to book.';
         end if;

@@ -349,3 +349,15 @@ def test_an_invited_owner_added_as_staff_meanwhile_becomes_owner_on_accepting(
     with as_user(conn, newcomer):
         conn.execute("select public.accept_provider_invitation(%s)", [invitation])
     assert members(conn, practice.provider)[newcomer] == "owner"
+
+
+def test_a_deleted_members_account_leaves_a_removed_event(
+    conn: psycopg.Connection, practice: Practice
+) -> None:
+    conn.execute("delete from auth.users where id = %s", [practice.staff])
+    assert practice.staff not in members(conn, practice.provider)
+    assert conn.execute(
+        "select event, previous_role, actor_kind from public.provider_membership_events"
+        " where profile_id = %s order by id",
+        [practice.staff],
+    ).fetchall() == [("added", None, "system"), ("removed", "staff", "system")]
