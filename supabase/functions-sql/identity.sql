@@ -113,6 +113,18 @@ as $fn$
     )
 $fn$;
 
+-- The providers the caller owns; policies call it like private.current_provider_ids().
+create or replace function private.current_owned_provider_ids()
+returns setof uuid
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select m.provider_id
+    from public.provider_members as m
+    where m.profile_id = (select auth.uid()) and m.member_role = 'owner'
+$fn$;
+
 create or replace function private.is_admin()
 returns boolean
 language sql stable
@@ -133,12 +145,14 @@ revoke execute on function private.current_provider_ids() from public;
 revoke execute on function private.is_provider_member(uuid) from public;
 revoke execute on function private.is_provider_owner(uuid) from public;
 revoke execute on function private.is_admin() from public;
+revoke execute on function private.current_owned_provider_ids() from public;
 grant execute on function private.is_valid_timezone(text) to authenticated, service_role;
 grant execute on function private.e164(text) to authenticated, service_role;
 grant execute on function private.current_provider_ids() to authenticated, service_role;
 grant execute on function private.is_provider_member(uuid) to authenticated, service_role;
 grant execute on function private.is_provider_owner(uuid) to authenticated, service_role;
 grant execute on function private.is_admin() to authenticated, service_role;
+grant execute on function private.current_owned_provider_ids() to authenticated, service_role;
 
 drop trigger if exists on_auth_user_created on auth.users;
 create trigger on_auth_user_created

@@ -1,88 +1,6 @@
--- Prescriptions: the doctor's entry point (get_or_create_prescription_ticket), clinical fields
--- frozen once the prescription's ticket is sent, and sent_at, which opens it to the pharmacy.
-
--- get_or_create_prescription_ticket(p_appointment_id, p_pharmacy_id): the live prescription
--- ticket of this appointment for this pharmacy, created (with its thread) when there is none.
--- The patient is the reservation's, the requester is the practitioner's doctor or clinic
--- provider. Idempotent, also under concurrent calls. Its thread: chat_threads.ticket_id.
--- Raises 42501 when no user is signed in; P0002 when the appointment does not exist; CH008
--- when the caller does not act for the practitioner's provider, the practitioner has no doctor
--- or clinic provider, or p_pharmacy_id is not an active pharmacy.
-create or replace function public.get_or_create_prescription_ticket(
-    p_appointment_id uuid, p_pharmacy_id uuid
-)
-returns public.healthcare_tickets
-language plpgsql
-security definer
-set search_path = ''
-as $fn$
-declare
-    v_reservation public.reservation;
-    v_primary_provider_id uuid;
-    v_ticket public.healthcare_tickets;
-begin
-    if private.is_api_request() and (select auth.uid()) is null then
-        raise exception 'sign in to create prescription tickets'
-            using errcode = '42501', hint = 'Call this as the signed-in doctor.';
-    end if;
-    select r.* into v_reservation from public.reservation as r where r.id = p_appointment_id;
-    if not found then
-        raise exception 'appointment % does not exist', p_appointment_id
-            using errcode = 'P0002', hint = 'Pass the id of a reservation.';
-    end if;
-    -- The practitioner's provider; with several, one the caller also acts for.
-    select m.provider_id into v_primary_provider_id
-    from public.provider_members as m
-    inner join public.providers as p on m.provider_id = p.id
-    where m.profile_id = v_reservation.profile_id and p.kind in ('doctor', 'clinic')
-    order by private.is_provider_member(m.provider_id) desc, p.kind = 'doctor' desc, m.created_at
-    limit 1;
-    if v_primary_provider_id is null then
-        raise exception 'practitioner % acts for no doctor or clinic provider (CH008)',
-            v_reservation.profile_id
-            using errcode = 'CH008', hint = 'Add the practitioner to their practice first.';
-    end if;
-    if private.is_api_request() and not private.is_provider_member(v_primary_provider_id) then
-        raise exception 'you do not act for the practitioner of appointment % (CH008)',
-            p_appointment_id
-            using errcode = 'CH008',
-            hint = 'Only the practitioner''s practice creates its prescription tickets.';
-    end if;
-    if not exists (
-        select from public.providers as p
-        where p.id = p_pharmacy_id and p.kind = 'pharmacy' and p.is_active
-    ) then
-        raise exception 'provider % is not an active pharmacy (CH008)', p_pharmacy_id
-            using errcode = 'CH008', hint = 'Choose an active pharmacy.';
-    end if;
-    -- Concurrent calls for one appointment and pharmacy queue here; each then sees the ticket
-    -- the first one committed (a new snapshot per statement).
-    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended(
-        'prescription_ticket:' || p_appointment_id::text || ':' || p_pharmacy_id::text, 0
-    ));
-    select t.* into v_ticket from public.healthcare_tickets as t
-    where
-        t.appointment_id = p_appointment_id
-        and t.secondary_provider_id = p_pharmacy_id
-        and t.ticket_type = 'prescription'
-        and t.status not in ('cancelled', 'failed')
-    order by t.created_at
-    limit 1;
-    if found then
-        return v_ticket;
-    end if;
-    insert into public.healthcare_tickets (
-        ticket_type, patient_id, primary_provider_id, secondary_provider_id, appointment_id,
-        title
-    )
-    values (
-        'prescription', v_reservation.patient_id, v_primary_provider_id, p_pharmacy_id,
-        p_appointment_id, 'Prescription for ' || v_reservation.patient_name
-    )
-    returning * into v_ticket;
-    return v_ticket;
-end
-$fn$;
+-- Prescriptions: clinical fields frozen once the prescription's ticket is sent, and sent_at,
+-- which opens it to the pharmacy. The doctor's entry point, get_or_create_prescription_ticket,
+-- is in prescription_tickets.sql.
 
 -- Clinical fields are frozen once the prescription's ticket is sent (CH007). The pharmacy's
 -- order id and Rx number stay writable; sent_at is set once, by the ticket.
@@ -213,10 +131,6 @@ as $fn$
     )
 $fn$;
 
-revoke execute on function public.get_or_create_prescription_ticket(uuid, uuid)
-from public, anon;
-grant execute on function public.get_or_create_prescription_ticket(uuid, uuid)
-to authenticated, service_role;
 revoke execute on function private.freeze_sent_prescription() from public;
 revoke execute on function private.freeze_sent_prescription_items() from public;
 revoke execute on function private.mark_prescription_sent() from public;

@@ -17,14 +17,16 @@ grant all on public.medical_service to service_role;
 
 drop policy if exists "Anyone can read active services" on public.medical_service;
 create policy "Anyone can read active services"
-on public.medical_service for select to anon, authenticated
+on public.medical_service for select to anon
 using (is_active);
 
-drop policy if exists "Practitioners and admins can read their services"
+-- One policy per role and action (Supabase advisors): the catalogue, plus one's own services
+-- (withdrawn ones too) and, for admins, every service.
+drop policy if exists "Users can read active services and owners or admins all"
 on public.medical_service;
-create policy "Practitioners and admins can read their services"
+create policy "Users can read active services and owners or admins all"
 on public.medical_service for select to authenticated
-using (profile_id = (select auth.uid()) or (select private.is_admin()));
+using (is_active or profile_id = (select auth.uid()) or (select private.is_admin()));
 
 drop policy if exists "Practitioners can add their own services" on public.medical_service;
 create policy "Practitioners can add their own services"

@@ -1,4 +1,5 @@
--- profile: a user reads and edits their own profile (never its id or role); admins read all.
+-- profile: a user reads and edits their own profile (never its id, role or default practice:
+-- set_default_provider checks membership); admins read all.
 
 alter table public.profile enable row level security;
 
@@ -13,15 +14,11 @@ grant update (
 ) on public.profile to authenticated;
 grant all on public.profile to service_role;
 
-drop policy if exists "Users can read their own profile" on public.profile;
-create policy "Users can read their own profile"
+drop policy if exists "Users can read their own profile and admins every profile"
+on public.profile;
+create policy "Users can read their own profile and admins every profile"
 on public.profile for select to authenticated
-using (id = (select auth.uid()));
-
-drop policy if exists "Admins can read every profile" on public.profile;
-create policy "Admins can read every profile"
-on public.profile for select to authenticated
-using ((select private.is_admin()));
+using (id = (select auth.uid()) or (select private.is_admin()));
 
 drop policy if exists "Users can update their own profile" on public.profile;
 create policy "Users can update their own profile"

@@ -1,5 +1,7 @@
--- provider_members: members read their provider's membership; owners add and remove staff;
--- admins manage every membership.
+-- provider_members: members read their provider's membership; owners remove staff and invite
+-- new staff (invite_provider_member: membership starts when the invitee accepts), never insert
+-- memberships of other users; admins manage every membership directly. Every change is
+-- recorded in provider_membership_events.
 
 alter table public.provider_members enable row level security;
 
@@ -16,13 +18,10 @@ using (
     or (select private.is_admin())
 );
 
-drop policy if exists "Provider owners can add staff" on public.provider_members;
-create policy "Provider owners can add staff"
+drop policy if exists "Admins can add members" on public.provider_members;
+create policy "Admins can add members"
 on public.provider_members for insert to authenticated
-with check (
-    (member_role = 'staff' and private.is_provider_owner(provider_id))
-    or (select private.is_admin())
-);
+with check ((select private.is_admin()));
 
 drop policy if exists "Admins can change memberships" on public.provider_members;
 create policy "Admins can change memberships"

@@ -16,13 +16,20 @@ grant all on public.time_slot to service_role;
 
 drop policy if exists "Anyone can read bookable future slots" on public.time_slot;
 create policy "Anyone can read bookable future slots"
-on public.time_slot for select to anon, authenticated
+on public.time_slot for select to anon
 using (status = 'available' and start_time > now());
 
-drop policy if exists "Practitioners and admins can read their slots" on public.time_slot;
-create policy "Practitioners and admins can read their slots"
+-- One policy per role and action (Supabase advisors): the bookable slots, plus all of one's
+-- own slots and, for admins, every slot.
+drop policy if exists "Users can read bookable slots and owners or admins all"
+on public.time_slot;
+create policy "Users can read bookable slots and owners or admins all"
 on public.time_slot for select to authenticated
-using (profile_id = (select auth.uid()) or (select private.is_admin()));
+using (
+    status = 'available' and start_time > now()
+    or profile_id = (select auth.uid())
+    or (select private.is_admin())
+);
 
 drop policy if exists "Practitioners can add their own slots" on public.time_slot;
 create policy "Practitioners can add their own slots"

@@ -247,19 +247,41 @@ def test_members_read_their_providers_membership_only(
         assert ids(conn, query) == set()
 
 
-def test_owner_adds_and_removes_staff(conn: psycopg.Connection, people: People) -> None:
+def test_owner_cannot_enrol_another_user_but_removes_staff(
+    conn: psycopg.Connection, people: People
+) -> None:
+    # Membership is by consent: the owner invites (tests/identity), never inserts.
     newcomer = create_user(conn, "pharmacist")
-    with as_user(conn, people.owner):
+    with (
+        pytest.raises(errors.InsufficientPrivilege, match=RLS_VIOLATION),
+        as_user(conn, people.owner),
+    ):
         conn.execute(
             "insert into public.provider_members (provider_id, profile_id) values (%s, %s)",
             [people.pharmacy, newcomer],
         )
+    add_member(conn, people.pharmacy, newcomer)
+    with as_user(conn, people.owner):
         assert (
             conn.execute(
                 "delete from public.provider_members where profile_id = %s", [newcomer]
             ).rowcount
             == 1
         )
+
+
+def test_admin_adds_a_member_directly(conn: psycopg.Connection, people: People) -> None:
+    newcomer = create_user(conn, "pharmacist")
+    with as_user(conn, people.admin):
+        conn.execute(
+            "insert into public.provider_members (provider_id, profile_id) values (%s, %s)",
+            [people.pharmacy, newcomer],
+        )
+    assert conn.execute(
+        "select event, actor_id, actor_kind from public.provider_membership_events"
+        " where profile_id = %s",
+        [newcomer],
+    ).fetchall() == [("added", people.admin, "user")]
 
 
 def test_owner_cannot_add_another_owner(conn: psycopg.Connection, people: People) -> None:

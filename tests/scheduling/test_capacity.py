@@ -286,16 +286,71 @@ def test_blocked_slot_cannot_be_requested_until_unblocked(
     assert_counters_true(conn, slot)
 
 
-def test_slot_with_bookings_cannot_be_blocked(
+def test_blocking_a_slot_rejects_its_holds_notifies_patients_and_keeps_confirmed_reservations(
+    conn: psycopg.Connection, doctor: uuid.UUID, service: uuid.UUID
+) -> None:
+    slot = create_slot(conn, doctor, service, capacity=4)
+    patient = create_user(conn, "patient")
+    confirmed_patient = create_user(conn, "patient")
+    anonymous = anon_request(conn, slot)["request_id"]
+    with as_user(conn, patient):
+        signed_in = request(conn, slot, phone="+34600111333")["request_id"]
+    with as_user(conn, confirmed_patient):
+        kept = request(conn, slot, phone="+34600111444")["request_id"]
+    with as_user(conn, doctor):
+        reservation = conn.execute(
+            "select id from public.approve_reservation_request(%s)", [kept]
+        ).fetchone()
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    with as_user(conn, doctor):
+        blocked = conn.execute(
+            "select status, current_reservations from public.block_time_slot(%s)", [slot]
+        ).fetchone()
+    assert blocked == ("blocked", 1)
+    assert any("1 confirmed reservation(s) stay booked" in n for n in notices)
+    statuses = dict(
+        conn.execute(
+            "select id::text, status from public.reservation_request where id = any(%s::uuid[])",
+            [[anonymous, signed_in]],
+        ).fetchall()
+    )
+    assert statuses == {anonymous: "rejected", signed_in: "rejected"}
+    assert reservation is not None
+    assert conn.execute(
+        "select status from public.reservation where id = %s", [reservation[0]]
+    ).fetchone() == ("confirmed",)
+    with as_user(conn, patient):
+        notified = conn.execute(
+            "select type, data ->> 'request_id' from public.notifications"
+        ).fetchall()
+    assert notified == [("reservation_request_rejected", str(signed_in))]
+    assert_counters_true(conn, slot)
+    # Blocking again changes nothing; unblocking offers the free places again.
+    with as_user(conn, doctor):
+        assert conn.execute("select status from public.block_time_slot(%s)", [slot]).fetchone() == (
+            "blocked",
+        )
+        assert conn.execute(
+            "select status, current_reservations from public.unblock_time_slot(%s)", [slot]
+        ).fetchone() == ("available", 1)
+    assert_counters_true(conn, slot)
+
+
+def test_a_slot_with_pending_holds_cannot_be_blocked_behind_block_time_slot(
     conn: psycopg.Connection, doctor: uuid.UUID, service: uuid.UUID
 ) -> None:
     slot = create_slot(conn, doctor, service, capacity=2)
     anon_request(conn, slot)
-    with as_user(conn, doctor):
-        assert (
-            sqlstate_of(lambda: conn.execute("select public.block_time_slot(%s)", [slot]))
-            == "CH001"
+    # A direct status write (the system) would hide the hold: refused.
+    assert (
+        sqlstate_of(
+            lambda: conn.execute(
+                "update public.time_slot set status = 'blocked' where id = %s", [slot]
+            )
         )
+        == "CH001"
+    )
     assert slot_row(conn, slot)["status"] == "available"
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import psycopg
 import pytest
 
-from tests.helpers import TestDatabase, as_anon, as_user, run_together
+from tests.helpers import TestDatabase, as_anon, as_user, create_user, run_together
 from tests.scheduling.factories import (
     assert_counters_true,
     create_practitioner,
@@ -33,9 +33,13 @@ def test_fifty_connections_requesting_a_capacity_three_slot_yield_exactly_three_
     doctor = create_practitioner(conn, approval_required=approval_required)
     slot = create_slot(conn, doctor, create_service(conn, doctor), capacity=3)
     connections = [database.connect() for _ in range(50)]
+    # Anonymous requests always wait for the practitioner; signed-in patients are confirmed at
+    # once by a practitioner who does not require approval.
+    patients = [create_user(conn, "patient") for _ in range(50)] if not approval_required else []
 
     def book(index: int, connection: psycopg.Connection) -> dict[str, object]:
-        with as_anon(connection):
+        caller = as_user(connection, patients[index]) if patients else as_anon(connection)
+        with caller:
             return request(connection, slot, phone=f"+3460010{index:04d}")
 
     results = run_together(len(connections), lambda i: book(i, connections[i]))

@@ -217,14 +217,15 @@ MATRIX: dict[str, tuple[str, tuple[int | str, ...]]] = {
         " values (%(reservation)s, coalesce(%(me)s, %(doctor)s), 'treatment', 'Rest')",
         (1, DENIED, DENIED, DENIED, DENIED, DENIED),
     ),
+    # Notes are append-only clinical records: a correction is a new note (test_clinical_records).
     "update notes": (
         "update public.appointment_note set content = 'Edited'"
         " where reservation_id = %(reservation)s",
-        (2, 0, 0, 0, 0, DENIED),
+        (DENIED,) * 6,
     ),
     "delete notes": (
         "delete from public.appointment_note where reservation_id = %(reservation)s",
-        (2, 0, 0, 0, 0, DENIED),
+        (DENIED,) * 6,
     ),
     # RPCs
     "request a reservation": (
