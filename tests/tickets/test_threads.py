@@ -125,7 +125,8 @@ def test_get_or_create_refuses_strangers_and_non_pharmacies(conn: psycopg.Connec
             c.execute(
                 "select public.get_or_create_prescription_ticket(%s, %s)", [appointment, target]
             )
-    with as_user(conn, world.doctor.owner) as c, raises_sqlstate("P0002"):
+    # An unknown appointment gets the same answer as someone else's: existence is not told.
+    with as_user(conn, world.doctor.owner) as c, raises_sqlstate("CH008"):
         c.execute(
             "select public.get_or_create_prescription_ticket(%s, %s)",
             [uuid.uuid4(), world.pharmacy.provider],
@@ -149,12 +150,15 @@ def test_thread_members_follow_the_ticket_parties(conn: psycopg.Connection) -> N
         world.pharmacy.owner: "secondary",
         world.pharmacy.staff: "secondary",
     }
+    # A newcomer joins by accepting the owner's invitation.
     newcomer = create_user(conn, "pharmacist")
     with as_user(conn, world.pharmacy.owner) as c:
-        c.execute(
-            "insert into public.provider_members (provider_id, profile_id) values (%s, %s)",
+        (invitation,) = c.execute(
+            "select id from public.invite_provider_member(%s, %s, 'staff')",
             [world.pharmacy.provider, newcomer],
-        )
+        ).fetchone()
+    with as_user(conn, newcomer) as c:
+        c.execute("select public.accept_provider_invitation(%s)", [invitation])
     assert members(conn, ticket)[newcomer] == "secondary"
     with as_user(conn, world.pharmacy.owner) as c:
         c.execute(
