@@ -605,30 +605,6 @@ begin
                 using errcode = 'CH008',
                 hint = 'Link a prescription you or your practice wrote.';
         end if;
-        -- Every other column belongs to the roles ticket_field_writers names.
-        v_refused := array(
-            select c from pg_catalog.unnest(v_changed) as c
-            where
-                c not in ('status', 'secondary_provider_id', 'prescription_id')
-                and not exists (
-                    select from public.ticket_field_writers as w
-                    where
-                        w.ticket_type = old.ticket_type
-                        and w.column_name = c
-                        and w.actor = any(v_roles)
-                )
-        );
-        if pg_catalog.cardinality(v_refused) > 0 then
-            select pg_catalog.string_agg(distinct w.column_name, ', ') into v_allowed
-            from public.ticket_field_writers as w
-            where w.ticket_type = old.ticket_type and w.actor = any(v_roles);
-            raise exception 'ticket %: you (%) may not change % of a % ticket (CH007)',
-                old.id, coalesce(nullif(pg_catalog.array_to_string(v_roles, ', '), ''), 'no party'),
-                pg_catalog.array_to_string(v_refused, ', '), old.ticket_type
-                using errcode = 'CH007',
-                hint = coalesce('You may change ' || v_allowed || '; see ticket_field_writers.',
-                    'You change no fields of this ticket; see ticket_field_writers.');
-        end if;
         if 'urgency' = any(v_changed) and new.urgency = 'crisis' then
             perform private.check_ticket_caps(new);
         end if;
@@ -706,6 +682,32 @@ begin
         end if;
         if old.sent_at is null and new.status <> 'cancelled' then
             new.sent_at := pg_catalog.now();
+        end if;
+    end if;
+    if not v_system then
+        -- Every other column belongs to the roles ticket_field_writers names.
+        v_refused := array(
+            select c from pg_catalog.unnest(v_changed) as c
+            where
+                c not in ('status', 'secondary_provider_id', 'prescription_id')
+                and not exists (
+                    select from public.ticket_field_writers as w
+                    where
+                        w.ticket_type = old.ticket_type
+                        and w.column_name = c
+                        and w.actor = any(v_roles)
+                )
+        );
+        if pg_catalog.cardinality(v_refused) > 0 then
+            select pg_catalog.string_agg(distinct w.column_name, ', ') into v_allowed
+            from public.ticket_field_writers as w
+            where w.ticket_type = old.ticket_type and w.actor = any(v_roles);
+            raise exception 'ticket %: you (%) may not change % of a % ticket (CH007)',
+                old.id, coalesce(nullif(pg_catalog.array_to_string(v_roles, ', '), ''), 'no party'),
+                pg_catalog.array_to_string(v_refused, ', '), old.ticket_type
+                using errcode = 'CH007',
+                hint = coalesce('You may change ' || v_allowed || '; see ticket_field_writers.',
+                    'You change no fields of this ticket; see ticket_field_writers.');
         end if;
     end if;
     -- Set once: the moment the fulfiller became a party never moves.
