@@ -94,18 +94,6 @@ language plpgsql
 set search_path = ''
 as $fn$
 begin
-    if (
-        new.doctor_id is distinct from old.doctor_id
-        or new.pharmacy_id is distinct from old.pharmacy_id
-        or new.patient_id is distinct from old.patient_id
-    ) and private.is_prescription_linked(old.id) then
-        raise exception
-            'prescription % is linked to a ticket; its patient, doctor and pharmacy cannot '
-            'change (CH007)', old.id
-            using errcode = 'CH007',
-            hint = 'Cancel the ticket and write a new prescription for another patient or '
-            || 'pharmacy.';
-    end if;
     if old.sent_at is not null and (
         new.doctor_id is distinct from old.doctor_id
         or new.pharmacy_id is distinct from old.pharmacy_id
@@ -119,6 +107,18 @@ begin
             old.id, old.sent_at
             using errcode = 'CH007',
             hint = 'Cancel the ticket and write a new prescription to change it.';
+    end if;
+    if (
+        new.doctor_id is distinct from old.doctor_id
+        or new.pharmacy_id is distinct from old.pharmacy_id
+        or new.patient_id is distinct from old.patient_id
+    ) and private.is_prescription_linked(old.id) then
+        raise exception
+            'prescription % is linked to a ticket; its patient, doctor and pharmacy cannot '
+            'change (CH007)', old.id
+            using errcode = 'CH007',
+            hint = 'Cancel the ticket and write a new prescription for another patient or '
+            || 'pharmacy.';
     end if;
     new.updated_at := pg_catalog.now();
     return new;

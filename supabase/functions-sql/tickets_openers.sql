@@ -145,7 +145,7 @@ as $fn$
 declare
     v_open_id uuid;
     v_open_at timestamptz;
-    v_count integer;
+    v_count bigint;
     v_limit integer;
 begin
     if p_ticket.patient_id is null then
