@@ -371,3 +371,22 @@ def test_the_system_opens_any_ticket_for_any_patient(conn: psycopg.Connection) -
     pharmacy = create_provider(conn, "pharmacy")
     ticket = ticket_at(conn, world, "referral", primary_provider_id=pharmacy)
     set_status(conn, ticket, "sent")
+
+
+def test_changing_the_fulfiller_rechecks_the_appointment(conn: psycopg.Connection) -> None:
+    world = make_world(conn)
+    gp_appointment = make_reservation(conn, world.gp.owner, world.patient)
+    with as_user(conn, world.patient) as c:
+        row = c.execute(
+            "insert into public.healthcare_tickets (ticket_type, patient_id,"
+            " secondary_provider_id, appointment_id) values ('consultation', %s, %s, %s)"
+            " returning id",
+            [world.patient, world.gp.provider, gp_appointment],
+        ).fetchone()
+    assert row is not None
+    # The appointment is the GP's: the consultation cannot be moved to another practice with it.
+    with as_user(conn, world.patient) as c, raises_sqlstate("CH008", "not a reservation"):
+        c.execute(
+            "update public.healthcare_tickets set secondary_provider_id = %s where id = %s",
+            [world.doctor.provider, row[0]],
+        )
