@@ -165,6 +165,10 @@ begin
         values (
             new.id, 'prescription_linked', old.status, new.status, v_actor, v_kind, v_source,
             pg_catalog.jsonb_build_object('prescription_id', new.prescription_id)
+            || case
+                when old.prescription_id is null then '{}'::jsonb
+                else pg_catalog.jsonb_build_object('from_prescription_id', old.prescription_id)
+            end
         );
     end if;
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from tests.helpers import as_user, create_user
-from tests.tickets.factories import make_world, raises_sqlstate, ticket_at
+from tests.tickets.factories import make_world, raises_sqlstate, ticket_at, write_prescription
 
 REQUESTER_FIELDS = ("title", "description", "urgency", "category", "metadata")
 FULFILLER_FIELDS = ("scheduled_time", "session_mode", "meeting_link")
@@ -157,3 +157,27 @@ def test_the_timeline_keeps_old_and_new_values_of_every_changed_field(
     assert rows[1][0] == "status_changed"
     assert rows[1][1]["title"] == {"old": None, "new": "Cardiology"}
     assert rows[1][1]["sent_at"]["old"] is None  # bookkeeping the trigger set is recorded too
+
+
+def test_the_timeline_keeps_the_prescription_a_draft_had_before(conn: psycopg.Connection) -> None:
+    world = make_world(conn)
+    ticket = ticket_at(conn, world, "prescription", with_prescription=False)
+    first, second = (
+        write_prescription(conn, world.doctor.owner, world.pharmacy.provider, world.patient)
+        for _ in range(2)
+    )
+    with as_user(conn, world.doctor.owner) as c:
+        for rx in (first, second):
+            c.execute(
+                "update public.healthcare_tickets set prescription_id = %s where id = %s",
+                [rx, ticket],
+            )
+    rows = conn.execute(
+        "select details from public.ticket_timeline where ticket_id = %s"
+        " and event_type = 'prescription_linked' order by created_at",
+        [ticket],
+    ).fetchall()
+    assert [r[0] for r in rows] == [
+        {"prescription_id": str(first)},
+        {"prescription_id": str(second), "from_prescription_id": str(first)},
+    ]
