@@ -50,16 +50,14 @@ using (
     )
 );
 
+-- Who opens which type, and for which patient, is ticket_openers' (set_ticket_defaults checks
+-- this same condition first, then those rules).
 drop policy if exists "Requesters and patients can create tickets" on public.healthcare_tickets;
 create policy "Requesters and patients can create tickets"
 on public.healthcare_tickets for insert to authenticated
 with check (
     primary_provider_id = any(array(select private.current_provider_ids()))
-    or (
-        patient_id = (select auth.uid())
-        and primary_provider_id is null
-        and ticket_type in ('consultation', 'counseling')
-    )
+    or (patient_id = (select auth.uid()) and primary_provider_id is null)
 );
 
 drop policy if exists "Ticket parties can update tickets" on public.healthcare_tickets;
