@@ -3,7 +3,9 @@
 -- is in prescription_tickets.sql.
 
 -- Clinical fields are frozen once the prescription's ticket is sent (CH007). The pharmacy's
--- order id and Rx number stay writable; sent_at is set once, by the ticket.
+-- order id and Rx number stay writable; sent_at is set once, by the ticket. Who the
+-- prescription is for, by and to cannot change once it is linked to a ticket, sent or not, so
+-- the ticket and its prescription always name the same patient, doctor and pharmacy.
 create or replace function private.freeze_sent_prescription()
 returns trigger
 language plpgsql
@@ -23,6 +25,18 @@ begin
             old.id, old.sent_at
             using errcode = 'CH007',
             hint = 'Cancel the ticket and write a new prescription to change it.';
+    end if;
+    if (
+        new.doctor_id is distinct from old.doctor_id
+        or new.pharmacy_id is distinct from old.pharmacy_id
+        or new.patient_id is distinct from old.patient_id
+    ) and private.is_prescription_linked(old.id) then
+        raise exception
+            'prescription % is linked to a ticket; its patient, doctor and pharmacy cannot '
+            'change (CH007)', old.id
+            using errcode = 'CH007',
+            hint = 'Cancel the ticket and write a new prescription for another patient or '
+            || 'pharmacy.';
     end if;
     new.updated_at := pg_catalog.now();
     return new;

@@ -1,6 +1,9 @@
--- Ticket rules checked before a row is written: a new ticket's initial status and creator,
--- status transitions per actor from ticket_status_transitions (CH001), columns an actor may not
--- change (CH007), the fulfiller's kind and the prescription a ticket links to (CH004).
+-- Ticket rules checked before a row is written: a new ticket's initial status and creator, who
+-- may open it (ticket_openers, CH008) and the caps on opening (CH009), status transitions per
+-- actor from ticket_status_transitions (CH001), the columns each actor may change
+-- (ticket_field_writers, CH007), the fulfiller's kind, the appointment (CH008) and the
+-- prescription a ticket links to (CH004). Authorisation comes first: a caller the policies
+-- refuse learns nothing from the later checks.
 
 -- Why prescription p_prescription_id cannot be linked to a ticket with these parties, or null
 -- when it can: it must be written by a member of the primary provider, for the same patient,
@@ -74,8 +77,10 @@ end
 $fn$;
 
 -- Before insert: the status starts at the type's initial status, the creator is the caller and
--- the required provider kind defaults to the type's fulfiller. The system (backfill, service)
--- may insert a ticket at any status.
+-- the required provider kind is the type's fulfiller kind (a different one is refused: CH007).
+-- An API caller must be allowed by ticket_openers and within the caps; a prescription ticket
+-- they open hangs off an appointment. The system (backfill, service) may insert a ticket at
+-- any status; the appointment, the fulfiller's kind and the prescription are checked for all.
 create or replace function private.set_ticket_defaults()
 returns trigger
 language plpgsql
@@ -88,11 +93,20 @@ begin
     if not found then
         return new;  -- the foreign key names the unknown type
     end if;
-    new.required_provider_kind := coalesce(new.required_provider_kind, v_type.fulfiller_kind);
     if private.is_system_actor() then
         new.status := coalesce(new.status, v_type.initial_status);
         new.created_by := coalesce(new.created_by, (select auth.uid()));
     else
+        -- The insert policy's own condition, checked before anything that could tell a
+        -- refused caller about other rows.
+        if not (
+            private.is_provider_member(new.primary_provider_id)
+            or (new.primary_provider_id is null and new.patient_id = (select auth.uid()))
+        ) then
+            raise exception 'new row violates row-level security policy for table "%"',
+                tg_table_name
+                using errcode = '42501';
+        end if;
         if new.status is distinct from v_type.initial_status and new.status is not null then
             raise exception 'a new % ticket starts as ''%'', not ''%'' (CH001)',
                 new.ticket_type, v_type.initial_status, new.status
@@ -105,7 +119,35 @@ begin
         end if;
         new.status := v_type.initial_status;
         new.created_by := (select auth.uid());
+        perform private.check_ticket_opener(new);
+        -- The fulfiller sets when and where; the requester may ask for a session mode.
+        if new.scheduled_time is not null or new.meeting_link is not null then
+            raise exception 'scheduled_time and meeting_link are set by the % once it takes the '
+                'ticket (CH007)', v_type.fulfiller_kind
+                using errcode = 'CH007', hint = 'Leave them out; say what suits you in description.';
+        end if;
+        if new.ticket_type = 'prescription' and new.appointment_id is null then
+            raise exception 'a prescription ticket belongs to an appointment (CH008)'
+                using errcode = 'CH008',
+                hint = 'Call get_or_create_prescription_ticket(appointment_id, pharmacy_id).';
+        end if;
+        if new.prescription_id is not null and not private.caller_may_link_prescription(
+            new.prescription_id, new.primary_provider_id
+        ) then
+            raise exception 'prescription % is not one you can link (CH008)', new.prescription_id
+                using errcode = 'CH008',
+                hint = 'Link a prescription you or your practice wrote.';
+        end if;
+        perform private.check_ticket_caps(new);
     end if;
+    if new.required_provider_kind is distinct from v_type.fulfiller_kind
+        and new.required_provider_kind is not null then
+        raise exception 'a % ticket is always fulfilled by a %, not a % (CH007)',
+            new.ticket_type, v_type.fulfiller_kind, new.required_provider_kind
+            using errcode = 'CH007',
+            hint = 'Leave required_provider_kind out; the database sets it.';
+    end if;
+    new.required_provider_kind := v_type.fulfiller_kind;
     -- sent_at: when the fulfiller became a party. A type without a draft is sent on creation;
     -- a drafted one (prescription, referral, diagnostic) once it leaves its initial status for
     -- any status but cancelled. The system (backfill) may bring the historic time.
@@ -121,13 +163,18 @@ begin
     ) then
         new.closed_at := pg_catalog.now();
     end if;
+    perform private.check_ticket_appointment(new);
     perform private.check_ticket_links(new);
     return new;
 end
 $fn$;
 
--- Before update: what the acting party may change. System sessions may change any column and
--- move the status forward (skipping steps); nobody moves it back or out of a terminal status.
+-- Before update: what the acting party may change. API callers change only the columns
+-- ticket_field_writers gives their role on this ticket, and nothing once it is terminal
+-- (CH007). System sessions may change any column and move the status forward (skipping steps);
+-- nobody moves it back or out of a terminal status. The appointment, the fulfiller's kind and
+-- the prescription are re-checked whenever what they depend on changes, and the prescription
+-- also on every status change past the draft, for every actor.
 create or replace function private.enforce_ticket_update()
 returns trigger
 language plpgsql
@@ -141,9 +188,12 @@ declare
     v_roles text[];
     v_changed text[];
     v_protected text[];
+    v_refused text[];
     v_allowed text;
 begin
     select * into v_type from public.ticket_types where ticket_type = old.ticket_type;
+    select * into v_from from public.ticket_statuses
+    where ticket_type = old.ticket_type and status = old.status;
     select array_agg(n.key order by n.key) into v_changed
     from pg_catalog.jsonb_each(pg_catalog.to_jsonb(new)) as n
     inner join pg_catalog.jsonb_each(pg_catalog.to_jsonb(old)) as o on n.key = o.key
@@ -168,6 +218,11 @@ begin
                 using errcode = 'CH007',
                 hint = 'Create a new ticket instead of changing who or what it is about.';
         end if;
+        if v_from.is_terminal and v_changed <> array['status'] and v_changed <> '{}' then
+            raise exception 'ticket % is ''%'', which is final; nothing on it can change (CH007)',
+                old.id, old.status
+                using errcode = 'CH007', hint = 'Create a new ticket for further work.';
+        end if;
         if 'secondary_provider_id' = any(v_changed) and (
             old.status <> v_type.initial_status or not v_roles && array['patient', 'primary', 'admin']
         ) then
@@ -186,11 +241,20 @@ begin
                 using errcode = 'CH007',
                 hint = 'Cancel this ticket and create a new one to send another prescription.';
         end if;
+        if 'prescription_id' = any(v_changed) and new.prescription_id is not null
+            and not private.caller_may_link_prescription(
+                new.prescription_id, old.primary_provider_id
+            ) then
+            raise exception 'prescription % is not one you can link (CH008)', new.prescription_id
+                using errcode = 'CH008',
+                hint = 'Link a prescription you or your practice wrote.';
+        end if;
+        if 'urgency' = any(v_changed) and new.urgency = 'crisis' then
+            perform private.check_ticket_caps(new);
+        end if;
     end if;
 
     if new.status is distinct from old.status then
-        select * into v_from from public.ticket_statuses
-        where ticket_type = old.ticket_type and status = old.status;
         select * into v_to from public.ticket_statuses
         where ticket_type = old.ticket_type and status = new.status;
         if v_to.status is null then
@@ -264,13 +328,51 @@ begin
             new.sent_at := pg_catalog.now();
         end if;
     end if;
+    if not v_system then
+        -- Every other column belongs to the roles ticket_field_writers names.
+        v_refused := array(
+            select c from pg_catalog.unnest(v_changed) as c
+            where
+                c not in ('status', 'secondary_provider_id', 'prescription_id')
+                and not exists (
+                    select from public.ticket_field_writers as w
+                    where
+                        w.ticket_type = old.ticket_type
+                        and w.column_name = c
+                        and w.actor = any(v_roles)
+                )
+        );
+        if pg_catalog.cardinality(v_refused) > 0 then
+            select pg_catalog.string_agg(distinct w.column_name, ', ') into v_allowed
+            from public.ticket_field_writers as w
+            where w.ticket_type = old.ticket_type and w.actor = any(v_roles);
+            raise exception 'ticket %: you (%) may not change % of a % ticket (CH007)',
+                old.id, coalesce(nullif(pg_catalog.array_to_string(v_roles, ', '), ''), 'no party'),
+                pg_catalog.array_to_string(v_refused, ', '), old.ticket_type
+                using errcode = 'CH007',
+                hint = coalesce('You may change ' || v_allowed || '; see ticket_field_writers.',
+                    'You change no fields of this ticket; see ticket_field_writers.');
+        end if;
+    end if;
     -- Set once: the moment the fulfiller became a party never moves.
     new.sent_at := coalesce(old.sent_at, new.sent_at);
 
+    if 'required_provider_kind' = any(v_changed)
+        and new.required_provider_kind is distinct from v_type.fulfiller_kind then
+        raise exception 'a % ticket is always fulfilled by a %, not a % (CH007)',
+            new.ticket_type, v_type.fulfiller_kind, new.required_provider_kind
+            using errcode = 'CH007', hint = 'The database sets required_provider_kind.';
+    end if;
+    if v_changed && array[
+        'appointment_id', 'patient_id', 'primary_provider_id', 'secondary_provider_id'
+    ] then
+        perform private.check_ticket_appointment(new);
+    end if;
+    -- The prescription must fit at every move past the draft, not only when it is linked.
     if v_changed && array[
         'secondary_provider_id', 'prescription_id', 'patient_id', 'primary_provider_id',
         'required_provider_kind'
-    ] then
+    ] or (new.status is distinct from old.status and new.prescription_id is not null) then
         perform private.check_ticket_links(new);
     end if;
     new.updated_at := pg_catalog.now();

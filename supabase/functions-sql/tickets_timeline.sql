@@ -73,7 +73,8 @@ $fn$;
 
 -- One row per kind of change an update makes: the status (or claim), the fulfiller, the
 -- prescription; other columns changed are listed in the status row's details, or, without a
--- status change, in one 'updated' row.
+-- status change, in one 'updated' row, with their old and new values (details.changes:
+-- {"<column>": {"old": ..., "new": ...}}), so no edit loses what was there.
 create or replace function private.record_ticket_changed()
 returns trigger
 language plpgsql
@@ -86,11 +87,17 @@ declare
     v_kind text := private.timeline_actor_kind(old, new);
     v_claimed_status text;
     v_other text[];
+    v_changes jsonb;
 begin
     select tt.claimed_status into v_claimed_status
     from public.ticket_types as tt where tt.ticket_type = new.ticket_type;
 
-    select array_agg(n.key order by n.key) into v_other
+    select
+        array_agg(n.key order by n.key),
+        pg_catalog.jsonb_object_agg(
+            n.key, pg_catalog.jsonb_build_object('old', o.value, 'new', n.value)
+        )
+    into v_other, v_changes
     from pg_catalog.jsonb_each(pg_catalog.to_jsonb(new)) as n
     inner join pg_catalog.jsonb_each(pg_catalog.to_jsonb(old)) as o on n.key = o.key
     where
@@ -117,6 +124,11 @@ begin
                     then new.secondary_provider_id end,
                 'columns', pg_catalog.to_jsonb(v_other)
             ))
+            -- Not stripped: a null old or new value is part of the record.
+            || case
+                when v_changes is null then '{}'::jsonb
+                else pg_catalog.jsonb_build_object('changes', v_changes)
+            end
         );
     elsif new.secondary_provider_id is distinct from old.secondary_provider_id then
         insert into public.ticket_timeline (
@@ -153,6 +165,10 @@ begin
         values (
             new.id, 'prescription_linked', old.status, new.status, v_actor, v_kind, v_source,
             pg_catalog.jsonb_build_object('prescription_id', new.prescription_id)
+            || case
+                when old.prescription_id is null then '{}'::jsonb
+                else pg_catalog.jsonb_build_object('from_prescription_id', old.prescription_id)
+            end
         );
     end if;
 
@@ -162,7 +178,9 @@ begin
         )
         values (
             new.id, 'updated', old.status, new.status, v_actor, v_kind, v_source,
-            pg_catalog.jsonb_build_object('columns', pg_catalog.to_jsonb(v_other))
+            pg_catalog.jsonb_build_object(
+                'columns', pg_catalog.to_jsonb(v_other), 'changes', v_changes
+            )
         );
     end if;
     return null;

@@ -3,6 +3,7 @@ and reservations, all written as the system (the test's superuser connection).""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,10 @@ FULFILLER_KIND = {
     "diagnostic": "diagnostics_center",
     "counseling": "counselor",
 }
+
+
+_SLOT_BASE = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+_SLOT_NUMBERS = itertools.count()
 
 
 @contextmanager
@@ -143,6 +148,13 @@ def ticket_at(
     if ticket_type == "counseling":
         cols.update(category="anxiety", session_mode="video")
     cols.update(columns)
+    if (
+        ticket_type == "prescription"
+        and "appointment_id" not in cols
+        and cols.get("primary_provider_id") == world.doctor.provider
+    ):
+        # A prescription ticket hangs off the patient's appointment with the prescriber.
+        cols["appointment_id"] = make_reservation(conn, world.doctor.owner, cols["patient_id"])
     ticket = insert_ticket(conn, ticket_type, **cols)
     if ticket_type == "prescription" and with_prescription:
         rx = write_prescription(conn, world.doctor.owner, world.pharmacy.provider, world.patient)
@@ -190,9 +202,9 @@ def make_reservation(
         [practitioner],
     ).fetchone()
     assert service is not None
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(
-        days=1, minutes=uuid.uuid4().int % 10000
-    )
+    # Each reservation of a test run gets its own slot time: a practitioner's slots never
+    # overlap (exclusion constraint), so random times would collide now and then.
+    start = _SLOT_BASE + timedelta(minutes=2 * next(_SLOT_NUMBERS))
     slot = conn.execute(
         "insert into public.time_slot (profile_id, service_id, start_time, end_time)"
         " values (%s, %s, %s, %s) returning id",

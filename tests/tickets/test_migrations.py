@@ -28,6 +28,8 @@ TICKET_FILES = sorted(
         "ticket_types",
         "ticket_statuses",
         "ticket_status_transitions",
+        "ticket_openers",
+        "ticket_field_writers",
         "healthcare_tickets",
         "ticket_timeline",
         "chat_threads",

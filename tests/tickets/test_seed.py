@@ -1,4 +1,4 @@
-"""The demo seed: one living ticket of each type, re-runnable."""
+"""The demo seed: one living ticket of each type, re-runnable, following the ticket rules."""
 
 from __future__ import annotations
 
@@ -54,3 +54,24 @@ def test_seed_shows_one_ticket_of_each_type_and_reruns_cleanly(conn: psycopg.Con
     with as_user(conn, COUNSELOR) as c:
         open_tickets = c.execute("select ticket_type from public.healthcare_tickets").fetchall()
         assert open_tickets == [("counseling",)]
+
+
+def test_seed_tickets_follow_the_opening_rules(conn: psycopg.Connection) -> None:
+    """The seed writes as the system, but each ticket is one its opener could have opened
+    through the API: the fulfiller's kind, a care relationship, a fitting appointment."""
+    apply_seed(conn)
+    broken = conn.execute(
+        "select t.id, t.ticket_type from public.healthcare_tickets as t"
+        " join public.ticket_types as tt on tt.ticket_type = t.ticket_type"
+        " where t.required_provider_kind <> tt.fulfiller_kind"
+        " or (t.primary_provider_id is not null"
+        "     and not private.has_care_relationship(t.primary_provider_id, t.patient_id))"
+        " or (t.ticket_type = 'prescription' and t.appointment_id is null)"
+    ).fetchall()
+    assert broken == []
+    for (ticket,) in conn.execute("select id from public.healthcare_tickets").fetchall():
+        conn.execute(
+            "select private.check_ticket_appointment(t) from public.healthcare_tickets as t"
+            " where t.id = %s",
+            [ticket],
+        )

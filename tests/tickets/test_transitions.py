@@ -380,9 +380,6 @@ def test_prescription_ticket_is_sent_only_with_a_fitting_prescription(
         "another pharmacy": write_prescription(
             conn, world.doctor.owner, world.other_pharmacy.provider, world.patient
         ),
-        "not written by a member": write_prescription(
-            conn, world.gp.owner, world.pharmacy.provider, world.patient
-        ),
     }
     for reason, rx in wrong.items():
         with as_user(conn, world.doctor.owner) as c, raises_sqlstate("CH004", reason):
@@ -391,6 +388,23 @@ def test_prescription_ticket_is_sent_only_with_a_fitting_prescription(
                 " where id = %s",
                 [rx, ticket],
             )
+    # Someone else's prescription: one answer that says nothing about it (CH008).
+    strangers = write_prescription(conn, world.gp.owner, world.pharmacy.provider, world.patient)
+    with as_user(conn, world.doctor.owner) as c, raises_sqlstate("CH008", "not one you can link"):
+        c.execute(
+            "update public.healthcare_tickets set prescription_id = %s, status = 'sent'"
+            " where id = %s",
+            [strangers, ticket],
+        )
+    # A colleague's prescription fits, and its details are checked.
+    colleagues = write_prescription(
+        conn, world.doctor.staff, world.pharmacy.provider, world.other_patient
+    )
+    with as_user(conn, world.doctor.owner) as c, raises_sqlstate("CH004", "another patient"):
+        c.execute(
+            "update public.healthcare_tickets set prescription_id = %s where id = %s",
+            [colleagues, ticket],
+        )
     with as_user(conn, world.doctor.owner) as c:
         rx = c.execute(
             "insert into public.prescriptions (doctor_id, pharmacy_id, patient_id, medications)"
