@@ -26,6 +26,13 @@ from tests.tickets.factories import (
 ROLES = ("patient", "primary", "secondary", "unrelated", "claimer", "admin", "anon")
 CLAIMABLE = {"consultation": "requested", "referral": "sent", "counseling": "open"}
 REQUESTED_BY_PROVIDER = ("prescription", "referral", "diagnostic")
+TERMINAL = {
+    "prescription": ("delivered", "completed", "cancelled", "failed"),
+    "consultation": ("completed", "declined", "cancelled"),
+    "referral": ("completed", "declined", "cancelled"),
+    "diagnostic": ("completed", "cancelled", "failed"),
+    "counseling": ("closed",),
+}
 
 # (ticket type, status, open for claiming); "a>b" reaches b through a (the system moves it).
 SCENARIOS = [
@@ -81,6 +88,15 @@ class Scenario:
             # The fulfiller of a drafted type is a party only once the ticket was sent.
             return not self.is_open and self.sent
         return False
+
+    @property
+    def requester(self) -> str:
+        """Who owns the ticket's request fields (ticket_field_writers)."""
+        return "primary" if self.ticket_type in REQUESTED_BY_PROVIDER else "patient"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.split(">")[-1] in TERMINAL[self.ticket_type]
 
     def is_member(self, role: str) -> bool:
         return role != "admin" and self.is_party(role)
@@ -190,9 +206,17 @@ OPERATIONS: list[Operation] = [
     ),
     (
         "tickets.update",
-        "update public.healthcare_tickets set description = 'edited' where id = %(ticket)s",
+        # A fresh value each time, so no attempt is a no-op that a later one repeats.
+        "update public.healthcare_tickets set description = gen_random_uuid()::text"
+        " where id = %(ticket)s",
         False,
-        lambda s, r: rows(int(s.is_party(r))),
+        lambda s, r: (
+            rows(0)
+            if not s.is_party(r)
+            else rows(1)
+            if r == s.requester and not s.is_terminal
+            else ("error", "CH007")
+        ),
     ),
     (
         "tickets.delete",
@@ -206,9 +230,11 @@ OPERATIONS: list[Operation] = [
         " category) values (%(type)s, %(patient)s, %(requester)s, 'anxiety') returning id",
         False,
         lambda s, r: (
-            rows(1)
-            if (r == "primary" and s.ticket_type in REQUESTED_BY_PROVIDER)
-            or (r == "patient" and s.ticket_type not in REQUESTED_BY_PROVIDER)
+            # A prescription ticket opened through the API hangs off an appointment.
+            ("error", "CH008")
+            if r == "primary" and s.ticket_type == "prescription"
+            else rows(1)
+            if r == s.requester
             else DENIED
         ),
     ),

@@ -503,13 +503,23 @@ def test_one_update_makes_one_timeline_row_with_the_columns_it_changed(
         " from public.ticket_timeline where ticket_id = %s and to_status = 'scheduled'",
         [ticket],
     ).fetchall()
+    scheduled_time = conn.execute(
+        "select to_jsonb(scheduled_time) from public.healthcare_tickets where id = %s", [ticket]
+    ).fetchone()
+    assert scheduled_time is not None
     assert rows == [
         (
             "status_changed",
             "claimed",
             "scheduled",
             "secondary",
-            {"columns": ["meeting_link", "scheduled_time"]},
+            {
+                "columns": ["meeting_link", "scheduled_time"],
+                "changes": {
+                    "meeting_link": {"old": None, "new": "https://meet.example/z"},
+                    "scheduled_time": {"old": None, "new": scheduled_time[0]},
+                },
+            },
         )
     ]
     with as_user(conn, world.patient) as c:
@@ -523,7 +533,15 @@ def test_one_update_makes_one_timeline_row_with_the_columns_it_changed(
         " where ticket_id = %s order by created_at desc limit 1",
         [ticket],
     ).fetchone()
-    assert last == ("updated", "patient", {"columns": ["description"]})
+    # The timeline keeps the old and the new text, not only the column's name.
+    assert last == (
+        "updated",
+        "patient",
+        {
+            "columns": ["description"],
+            "changes": {"description": {"old": None, "new": "Evenings are better"}},
+        },
+    )
     after = conn.execute(
         "select updated_at from public.healthcare_tickets where id = %s", [ticket]
     ).fetchone()
