@@ -97,7 +97,7 @@ def _port_mismatch_note(cluster: LocalCluster) -> str:
         return (
             f"note: the local cluster runs on port {cluster.port}, not CAREHUB_DB_PORT="
             f"{requested}; it keeps its port until `{command_hint()} db stop`, then "
-            f"`{command_hint()} db start` moves it"
+            f"`CAREHUB_DB_PORT={requested} {command_hint()} db start` moves it"
         )
     return ""
 
@@ -331,7 +331,11 @@ def run(port: int | None) -> None:
         except ClusterError as exc:
             _fail(str(exc))
         if not started and (note := _port_mismatch_note(cluster)):
-            click.echo(note.replace("note: ", "using the running local cluster: ", 1))
+            click.echo(
+                note.replace(
+                    "note: the local cluster runs", "using the running local cluster: it runs", 1
+                )
+            )
         url = cluster.url()
         try:
             wait_until_ready(url)
