@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+import psycopg
 
 from app.config import (
     PROJECT_ROOT,
@@ -339,7 +340,7 @@ def run(port: int | None) -> None:
         url = cluster.url()
         try:
             wait_until_ready(url)
-        except Exception as exc:
+        except psycopg.OperationalError as exc:
             _fail(
                 f"the local cluster on port {cluster.port} does not accept connections ({exc})."
                 f" See {cluster.log}; `{command_hint()} db stop` then `make run` restarts it."
