@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import click
+import psycopg
 
-from app.config import PROJECT_ROOT, ConfigError, Settings
+from app.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    Settings,
+    check_database_url,
+    env_int,
+    port_setting,
+)
 from app.localdb import ClusterError, LocalCluster, project_cluster, wait_until_ready
 from app.migrate import MigrationError, Migrator
 from app.webhooks.lifefile import PATH as LIFEFILE_PATH
 from app.webhooks.lifefile_cli import webhooks
+
+T = TypeVar("T")
 
 MIGRATIONS = PROJECT_ROOT / "supabase" / "migrations"
 # `carehub run` signs local test events with this when no Lifefile setting is given. Never use
@@ -36,11 +53,75 @@ def _database_url(explicit: str | None) -> str:
             "no database given: pass --database-url or set DATABASE_URL "
             "(`carehub db start` prints the local one)"
         )
-    return url
+    try:
+        return check_database_url(url, "--database-url" if explicit else "DATABASE_URL")
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
 
 
 def _cluster() -> LocalCluster:
-    return project_cluster(PROJECT_ROOT)
+    try:
+        return project_cluster(PROJECT_ROOT)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
+
+
+def _setting(read: Callable[[], T]) -> T:
+    """The value of a setting read from the environment; a malformed one stops us, named."""
+    try:
+        return read()
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
+
+
+def command_hint() -> str:
+    """How to type the `carehub` command in a new shell: `carehub` when that is on PATH (an
+    activated virtualenv), else the console script's path (`.venv/bin/carehub` after make)."""
+    script = Path(sys.executable).parent / "carehub"
+    if not script.exists():
+        return f"{sys.executable} -m app"
+    on_path = shutil.which("carehub")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "carehub"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def _port_mismatch_note(cluster: LocalCluster) -> str:
+    requested = os.environ.get("CAREHUB_DB_PORT", "").strip()
+    if requested and requested != str(cluster.port):
+        return (
+            f"note: the local cluster runs on port {cluster.port}, not CAREHUB_DB_PORT="
+            f"{requested}; it keeps its port until `{command_hint()} db stop`, then "
+            f"`CAREHUB_DB_PORT={requested} {command_hint()} db start` moves it"
+        )
+    return ""
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Stop, naming PORT, when nothing can listen on host:port (before any banner)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc}")
+        return
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # What gunicorn sets, so a port in TIME_WAIT does not count as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(
+                    f"HTTP port {port} on {host} is taken (another `carehub run` or service?): "
+                    f"stop it, or set PORT to a free port (e.g. PORT={port + 1} make run)"
+                )
+            _fail(f"cannot listen on {host}:{port} ({exc.strerror}); set PORT to another port")
 
 
 @click.group()
@@ -53,12 +134,47 @@ def main(verbose: bool) -> None:
     )
 
 
+def _store_database_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    obj = ctx.find_object(dict)
+    if obj is None:
+        return
+    if value:
+        obj["database_url"] = value
+    url = obj.get("database_url") or os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        name = "--database-url" if obj.get("database_url") else "DATABASE_URL"
+        try:
+            check_database_url(url, name)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _database_url_after_subcommand(group: click.Group, *, skip: tuple[str, ...] = ()) -> None:
+    """Accept ``--database-url`` after the subcommand too (`carehub webhooks list
+    --database-url URL`, as `carehub db migrate --database-url URL`), not only before it."""
+    for name, command in group.commands.items():
+        if name in skip or any(p.name == "database_url" for p in command.params):
+            continue
+        command.params.append(
+            click.Option(
+                ["--database-url"],
+                expose_value=False,
+                callback=_store_database_url,
+                help="The database (default: $DATABASE_URL).",
+            )
+        )
+
+
+_database_url_after_subcommand(webhooks, skip=("send-test",))
 main.add_command(webhooks)
 
 
 @main.group()
-def db() -> None:
+@click.option("--database-url", help="Target database of `db migrate` (default: $DATABASE_URL).")
+@click.pass_context
+def db(ctx: click.Context, database_url: str | None) -> None:
     """The local database and migrations."""
+    ctx.obj = {"database_url": database_url}
 
 
 @db.command("start")
@@ -69,8 +185,12 @@ def db_start() -> None:
         started = cluster.start()
     except ClusterError as exc:
         _fail(str(exc))
-    click.echo(("started" if started else "already running") + f" ({cluster.data})")
+    click.echo(
+        ("started" if started else "already running") + f" on port {cluster.port} ({cluster.data})"
+    )
     click.echo(f"DATABASE_URL={cluster.url()}")
+    if note := _port_mismatch_note(cluster):
+        click.echo(note)
 
 
 @db.command("stop")
@@ -90,9 +210,11 @@ def db_status() -> None:
     if not cluster.is_initialized():
         click.echo(f"not created (run `carehub db start`; it will live in {cluster.data})")
         sys.exit(3)
-    running = cluster.is_running()
-    click.echo(("running" if running else "stopped") + f" ({cluster.data})")
+    running = cluster.adopt_running_port() is not None
+    click.echo((f"running on port {cluster.port}" if running else "stopped") + f" ({cluster.data})")
     click.echo(f"DATABASE_URL={cluster.url()}")
+    if running and (note := _port_mismatch_note(cluster)):
+        click.echo(note)
     sys.exit(0 if running else 3)
 
 
@@ -106,9 +228,17 @@ def db_status() -> None:
     show_default=True,
     help="Give up on a migration that waits longer than this for a table lock.",
 )
-def db_migrate(database_url: str | None, seed: bool, dry_run: bool, lock_timeout: str) -> None:
+@click.pass_obj
+def db_migrate(
+    obj: dict[str, str | None] | None,
+    database_url: str | None,
+    seed: bool,
+    dry_run: bool,
+    lock_timeout: str,
+) -> None:
     """Apply the Supabase bootstrap (non-Supabase databases only) and pending migrations."""
-    migrate(_database_url(database_url), seed=seed, dry_run=dry_run, lock_timeout=lock_timeout)
+    url = _database_url(database_url or (obj or {}).get("database_url"))
+    migrate(url, seed=seed, dry_run=dry_run, lock_timeout=lock_timeout)
 
 
 def migrate(
@@ -138,27 +268,31 @@ def _redact(url: str) -> str:
     return make_conninfo(**params)
 
 
+def _http_port(port: int | None) -> int:
+    if port is not None:
+        return port
+    return _setting(lambda: port_setting("PORT", 8000))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("PORT", 8000)),
-    show_default="8000 or $PORT",
-)
+@click.option("--port", type=click.IntRange(1, 65535), help="HTTP port  [default: $PORT or 8000]")
 @click.option(
     "--workers",
-    type=int,
-    default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)),
-    show_default="2 or $WEB_CONCURRENCY",
+    type=click.IntRange(min=1),
+    help="gunicorn worker processes  [default: $WEB_CONCURRENCY or 2]",
 )
-@click.option("--threads", type=int, default=4, show_default=True)
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+def serve(host: str, port: int | None, workers: int | None, threads: int) -> None:
     """Run the HTTP service under gunicorn."""
+    port = _http_port(port)
+    # Checked before gunicorn is imported: it reads WEB_CONCURRENCY itself, with int().
+    concurrency = _setting(lambda: env_int("WEB_CONCURRENCY", 2, minimum=1))
+    _settings()  # fail now, naming the missing setting, rather than in every worker
+    _check_port_free(host, port)
     from app.server import serve as run_server
 
-    _settings()  # fail now, naming the missing setting, rather than in every worker
-    run_server(host, port, workers, threads)
+    run_server(host, port, workers or concurrency, threads)
 
 
 @main.command()
@@ -181,23 +315,42 @@ def _settings() -> Settings:
 
 
 @main.command()
-@click.option(
-    "--port",
-    type=int,
-    default=lambda: int(os.environ.get("PORT", 8000)),
-    show_default="8000 or $PORT",
-)
-def run(port: int) -> None:
+@click.option("--port", type=click.IntRange(1, 65535), help="HTTP port  [default: $PORT or 8000]")
+def run(port: int | None) -> None:
     """Local development: start the database, migrate, seed, then the service and worker."""
+    port = _http_port(port)
+    # Every setting the children read, checked here so a mistake is one message, not a
+    # traceback from a child process after the banner.
+    _setting(lambda: env_int("WEB_CONCURRENCY", 2, minimum=1))
+    _check_port_free("127.0.0.1", port)
     url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
+    local = not url
+    if local:
         cluster = _cluster()
         try:
-            cluster.start()
+            started = cluster.start()
         except ClusterError as exc:
             _fail(str(exc))
+        if not started and (note := _port_mismatch_note(cluster)):
+            click.echo(
+                note.replace(
+                    "note: the local cluster runs", "using the running local cluster: it runs", 1
+                )
+            )
         url = cluster.url()
-        wait_until_ready(url)
+        try:
+            wait_until_ready(url)
+        except psycopg.OperationalError as exc:
+            _fail(
+                f"the local cluster on port {cluster.port} does not accept connections ({exc})."
+                f" See {cluster.log}; `{command_hint()} db stop` then `make run` restarts it."
+            )
+    else:
+        url = _setting(lambda: check_database_url(url))
+    try:
+        Settings.from_env({**os.environ, "DATABASE_URL": url})
+    except ConfigError as exc:
+        _fail(str(exc))
     migrate(url, seed=True)
     env = {**os.environ, "DATABASE_URL": url, "PORT": str(port)}
     lifefile = ""
@@ -208,17 +361,23 @@ def run(port: int) -> None:
         env["LIFEFILE_WEBHOOK_SECRET"] = DEV_LIFEFILE_SECRET
         lifefile = f" (development secret: LIFEFILE_WEBHOOK_SECRET={DEV_LIFEFILE_SECRET})"
     click.echo("")
-    click.echo(f"DATABASE_URL={url}")
+    click.echo(f"DATABASE_URL={shlex.quote(url)}")
     click.echo(f"service: http://127.0.0.1:{port}/healthz")
     click.echo(f"Lifefile webhook: http://127.0.0.1:{port}{LIFEFILE_PATH}{lifefile}")
+    carehub = command_hint()
+    click.echo("in another shell (from this directory):")
     click.echo(
         "  send a test event:  "
         + (f"LIFEFILE_WEBHOOK_SECRET={DEV_LIFEFILE_SECRET} " if lifefile else "")
         + f"PORT={port} "
-        "carehub webhooks send-test --status shipped --order LF-DEMO-1001"
+        f"{carehub} webhooks send-test --status shipped --order LF-DEMO-1001"
     )
-    click.echo("  then:               carehub webhooks list")
-    click.echo("demo accounts: see README.md (Seed data). Ctrl-C stops everything.")
+    click.echo(f"  then:               {carehub} webhooks list --database-url {shlex.quote(url)}")
+    click.echo("demo accounts: see README.md (Seed data).")
+    click.echo(
+        "Ctrl-C stops the service and the worker"
+        + (f"; the database keeps running (stop it: {carehub} db stop)." if local else ".")
+    )
     click.echo("")
     children = [
         subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], env=env),

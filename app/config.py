@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +15,71 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names it and says what to set."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    """A whole-number setting from the environment; a ConfigError names it when malformed."""
+    return _int(os.environ, name, default, minimum)
+
+
+def port_setting(
+    name: str, default: int | None, env: Mapping[str, str] | None = None
+) -> int | None:
+    """A TCP port from the environment (1-65535), or ``default`` when it is unset."""
+    env = os.environ if env is None else env
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name} must be a TCP port number (1-65535), got {raw!r}")
+    return int(raw)
+
+
+DATABASE_URL_FORM = (
+    "postgresql://USER:PASSWORD@HOST:PORT/DBNAME, e.g. "
+    "postgresql://postgres:postgres@127.0.0.1:54330/postgres"
+)
+
+
+def _masked(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def check_database_url(url: str, name: str = "DATABASE_URL") -> str:
+    """``url`` when libpq can parse it; otherwise a ConfigError showing the expected form."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    problem = None
+    if "://" in url and not url.startswith(("postgresql://", "postgres://")):
+        problem = "its scheme must be postgresql://"
+    else:
+        try:
+            params = conninfo_to_dict(url)
+        except ProgrammingError:
+            problem = "it is not a connection URL"
+        else:
+            port = str(params.get("port") or "")
+            if port and not all(part.strip().isdigit() for part in port.split(",")):
+                problem = f"its port {port!r} is not a number"
+    if problem:
+        raise ConfigError(
+            f"{name} is malformed ({problem}): expected {DATABASE_URL_FORM}; got "
+            f"{_masked(url)!r}. Percent-encode special characters in the password "
+            "(@ is %40, / is %2F)."
+        )
+    return url
 
 
 @dataclass(frozen=True)
@@ -93,10 +151,18 @@ class Settings:
                 "DATABASE_URL is not set. Set it to the database's connection URL, e.g. the "
                 "one `carehub db start` prints, or your Supabase project's (Settings → Database)."
             )
+        check_database_url(database_url)
+        pool_min_size = _int(env, "DB_POOL_MIN_SIZE", 1, minimum=0)
+        pool_max_size = _int(env, "DB_POOL_MAX_SIZE", 10, minimum=1)
+        if pool_min_size > pool_max_size:
+            raise ConfigError(
+                f"DB_POOL_MIN_SIZE ({pool_min_size}) is above DB_POOL_MAX_SIZE "
+                f"({pool_max_size}); raise DB_POOL_MAX_SIZE or lower DB_POOL_MIN_SIZE"
+            )
         return cls(
             database_url=database_url,
-            pool_min_size=_int(env, "DB_POOL_MIN_SIZE", 1),
-            pool_max_size=_int(env, "DB_POOL_MAX_SIZE", 10),
+            pool_min_size=pool_min_size,
+            pool_max_size=pool_max_size,
             lifefile_webhook_secrets=_secrets(env, "LIFEFILE_WEBHOOK_SECRET"),
             lifefile_basic_auth=_basic_auth(env, "LIFEFILE_BASIC_AUTH"),
             lifefile_rate_limit=_rate_limit(env, "LIFEFILE_RATE_LIMIT", "600/minute"),

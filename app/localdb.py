@@ -4,11 +4,19 @@ A cluster is a data directory plus the server binaries found on this machine. Po
 to run as root, so when we are root the cluster is created and run as an unprivileged system
 account (``postgres`` when it exists, else ``nobody``; ``CAREHUB_PG_OS_USER`` overrides), which
 owns the data directory. Nothing here needs sudo or runuser: subprocess drops privileges itself.
+That account must be able to reach the data directory: carehub makes the directories it created
+itself searchable, and never changes the permissions of anything above them (the checkout, the
+home directory): it names the directory to fix instead.
+
+A cluster remembers its port: `carehub db status|start` report the port a running server
+listens on (postmaster.pid), and a stopped cluster starts again on the port it was last given
+(postgresql.auto.conf) unless CAREHUB_DB_PORT asks for another.
 """
 
 from __future__ import annotations
 
 import glob
+import grp
 import os
 import pwd
 import shutil
@@ -105,8 +113,11 @@ class LocalCluster:
         auth: str = "scram-sha-256",
         password: str = DEV_PASSWORD,
         settings: dict[str, str] | None = None,
+        boundary: Path | None = None,
     ):
         self.root = root.resolve()
+        # The directory above which carehub changes no permission (default: root's parent).
+        self.boundary = (boundary or root.parent).resolve()
         self.port = port
         self.auth = auth
         self.password = password
@@ -144,11 +155,41 @@ class LocalCluster:
         result = self._run(["pg_ctl", "status", "-D", str(self.data)], check=False)
         return result.returncode == 0
 
+    def running_port(self) -> int | None:
+        """The port the running server listens on (line 4 of postmaster.pid), if it runs."""
+        if not self.is_running():
+            return None
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            return int(lines[3])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def adopt_running_port(self) -> int | None:
+        """When the server runs, take the port it really listens on (whatever this object was
+        built with) and return it; None when it does not run."""
+        port = self.running_port()
+        if port is not None:
+            self.port = port
+        return port
+
+    def configured_port(self) -> int | None:
+        """The port this cluster was last started on (postgresql.auto.conf), if any."""
+        try:
+            text = (self.data / "postgresql.auto.conf").read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "port" and value.strip().strip("'").isdigit():
+                return int(value.strip().strip("'"))
+        return None
+
     def start(self) -> bool:
         """Create the cluster if needed and start it. Returns False when it was already up."""
         if not self.is_initialized():
             self._init()
-        if self.is_running():
+        if self.adopt_running_port() is not None:
             return False
         self._write_settings()
         result = self._run(
@@ -185,7 +226,7 @@ class LocalCluster:
         pwfile.write_text(self.password + "\n")
         self._hand_over(self.root, self.socket_dir, self.data, pwfile)
         # The server account must be able to reach its directory through our parents.
-        self._ensure_traversable(self.root)
+        self._ensure_traversable()
         try:
             self._run(
                 [
@@ -224,13 +265,27 @@ class LocalCluster:
             for path in paths:
                 os.chown(path, self.user.uid, self.user.gid)
 
-    def _ensure_traversable(self, path: Path) -> None:
+    def _ensure_traversable(self) -> None:
+        """Let the server account reach ``root``: fix what lies below ``boundary`` (carehub's own
+        directories); for anything at or above it, say what to change and change nothing."""
         if self.user.is_self:
             return
-        for parent in [path, *path.parents]:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
+        blocked = unsearchable_directories(self.root, self.user, stop_at=self.boundary)
+        if blocked:
+            listing = " ".join(str(d) for d in blocked)
+            raise ClusterError(
+                f"PostgreSQL runs as {self.user.name!r} (it refuses root), and that account "
+                f"cannot reach {self.root}: {listing} may not be searched by it. carehub does "
+                "not change permissions outside the project; allow it yourself with "
+                f"`chmod o+x {listing}`, or move the checkout somewhere {self.user.name!r} can "
+                "reach, or name another account in CAREHUB_PG_OS_USER."
+            )
+        for directory in [self.root, *self.root.parents]:
+            if directory == self.boundary or self.boundary not in directory.parents:
+                break
+            mode = directory.stat().st_mode
+            if not _searchable(directory, self.user):
+                directory.chmod(mode | 0o001)
 
     def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(self.bin / argv[0]), *argv[1:]]
@@ -252,6 +307,21 @@ class LocalCluster:
         return result
 
 
+def _searchable(directory: Path, user: OsUser) -> bool:
+    info = directory.stat()
+    if info.st_uid == user.uid:
+        return bool(info.st_mode & 0o100)
+    groups = {user.gid, *(g.gr_gid for g in grp.getgrall() if user.name in g.gr_mem)}
+    if info.st_gid in groups:
+        return bool(info.st_mode & 0o010)
+    return bool(info.st_mode & 0o001)
+
+
+def unsearchable_directories(path: Path, user: OsUser, *, stop_at: Path) -> list[Path]:
+    """``stop_at`` and its parents that ``user`` may not search (traverse), outermost first."""
+    return [d for d in reversed([stop_at, *stop_at.parents]) if not _searchable(d, user)]
+
+
 def wait_until_ready(url: str, timeout: float = 30.0) -> None:
     """Block until a connection to ``url`` succeeds."""
     import psycopg
@@ -268,6 +338,17 @@ def wait_until_ready(url: str, timeout: float = 30.0) -> None:
 
 
 def project_cluster(project_root: Path) -> LocalCluster:
-    """The persistent development cluster under ``<project>/.carehub/``."""
-    port = int(os.environ.get("CAREHUB_DB_PORT", DEFAULT_PORT))
-    return LocalCluster(project_root / ".carehub" / "postgres", port)
+    """The persistent development cluster under ``<project>/.carehub/``.
+
+    Its port: CAREHUB_DB_PORT when set, else the one it was last started on, else 54330. A
+    running server keeps its port (see ``LocalCluster.actual_port``).
+    """
+    from app.config import port_setting
+
+    requested = port_setting("CAREHUB_DB_PORT", None)
+    cluster = LocalCluster(
+        project_root / ".carehub" / "postgres", requested or DEFAULT_PORT, boundary=project_root
+    )
+    if requested is None:
+        cluster.port = cluster.configured_port() or DEFAULT_PORT
+    return cluster

@@ -3,10 +3,15 @@
 History is kept exactly as the Supabase CLI keeps it (supabase_migrations.schema_migrations with
 version, statements, name), so either tool can take over from the other. The runner:
 - refuses a folder holding anything but <14 digits>_<snake_name>.sql files;
-- holds a session advisory lock while it works, so two runners never apply at once;
+- holds a session advisory lock while it works, so two runners never apply at once; a runner
+  that finds it taken polls for it from an idle session, so it holds no snapshot that the other
+  runner's `create index concurrently` would wait for (a blocking pg_advisory_lock would: the
+  two then deadlock);
 - refuses a database that records a version the folder lacks, an applied migration whose file
   has changed since, and a pending migration older than the newest applied one;
-- applies each pending file in its own transaction together with its history row.
+- applies each pending file in its own transaction together with its history row; a
+  no-transaction file is recorded only once every index it builds is valid, and an invalid index
+  left by an interrupted build is dropped and built again.
 """
 
 from __future__ import annotations
@@ -32,6 +37,18 @@ LOCK_KEY = 0x63617265687562  # "carehub"
 DEFAULT_LOCK_TIMEOUT = "10s"
 
 NO_TRANSACTION = "-- carehub: no-transaction"
+
+# How often a runner that waits for another one asks for the lock again.
+LOCK_POLL_SECONDS = 0.5
+
+# `create [unique] index concurrently [if not exists] name on [only] table`: the indexes a
+# no-transaction file builds (an index always lives in its table's schema).
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z_0-9$]*)'
+CONCURRENT_INDEX = re.compile(
+    rf"^\s*create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
+    rf"(?P<name>{_IDENT})\s+on\s+(?:only\s+)?(?P<table>{_IDENT}(?:\s*\.\s*{_IDENT})?)",
+    re.IGNORECASE,
+)
 
 
 class MigrationError(RuntimeError):
@@ -171,20 +188,30 @@ class Migrator:
     # -- applying ----------------------------------------------------------------------------
 
     def _lock(self, conn: psycopg.Connection) -> None:
-        got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
-        if got and got[0]:
-            return
-        holder = conn.execute(
-            "select pid from pg_locks where locktype = 'advisory' and granted"
-            " and (classid::bigint << 32 | objid::bigint) = %s",
-            [LOCK_KEY],
-        ).fetchone()
-        self.say(
-            "another migration runner is working on this database"
-            + (f" (backend pid {holder[0]})" if holder else "")
-            + "; waiting for it to finish"
-        )
-        conn.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        # Never `select pg_advisory_lock(...)`: a statement blocked on it holds a snapshot, and
+        # `create index concurrently` in the runner we wait for waits for every snapshot
+        # (deadlock detected). Each try is one short autocommit statement; between tries this
+        # session is idle and holds nothing.
+        said = False
+        while True:
+            got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
+            if got and got[0]:
+                return
+            if not said:
+                holder = conn.execute(
+                    "select pid from pg_locks where locktype = 'advisory' and granted"
+                    " and (classid::bigint << 32 | objid::bigint) = %s"
+                    " and database = (select oid from pg_database"
+                    " where datname = current_database())",
+                    [LOCK_KEY],
+                ).fetchone()
+                self.say(
+                    "another migration runner is working on this database"
+                    + (f" (backend pid {holder[0]})" if holder else "")
+                    + "; waiting for it to finish"
+                )
+                said = True
+            time.sleep(LOCK_POLL_SECONDS)
 
     def _apply_bootstrap(self, conn: psycopg.Connection) -> None:
         started = time.perf_counter()
@@ -222,9 +249,47 @@ class Migrator:
                 _execute_all(conn, migration.statements, migration.file_name)
                 conn.execute(record, values)
         else:
-            _execute_all(conn, migration.statements, migration.file_name, transactional=False)
+            self._apply_without_transaction(conn, migration)
             conn.execute(record, values)
         self.say(f"applied {migration.file_name} ({_ms(started)})")
+
+    def _apply_without_transaction(self, conn: psycopg.Connection, migration: Migration) -> None:
+        """Run a no-transaction file statement by statement under the same lock_timeout.
+
+        An index that an interrupted `create index concurrently` left INVALID would be skipped
+        by the statement's `if not exists`: it is dropped first and built again. The file is
+        recorded only when every index it builds is valid.
+        """
+        conn.execute(sql.SQL("set lock_timeout = {}").format(sql.Literal(self.lock_timeout)))
+        try:
+            for statement in migration.statements:
+                index = _concurrent_index(conn, statement)
+                if index is not None and _index_is_invalid(conn, index):
+                    self.say(
+                        f"{migration.file_name}: index {index} is INVALID (an interrupted "
+                        "concurrent build left it); dropping it and building it again"
+                    )
+                    _execute_all(
+                        conn,
+                        [Statement(f"drop index concurrently if exists {index}", statement.line)],
+                        migration.file_name,
+                        transactional=False,
+                    )
+                _execute_all(conn, [statement], migration.file_name, transactional=False)
+            not_valid = [
+                index
+                for statement in migration.statements
+                if (index := _concurrent_index(conn, statement)) is not None
+                and not _index_is_valid(conn, index)
+            ]
+        finally:
+            conn.execute("reset lock_timeout")
+        if not_valid:
+            raise MigrationError(
+                f"{migration.file_name}: index(es) {', '.join(not_valid)} are missing or INVALID "
+                "after the file ran, so it is not recorded. Run migrate again: an invalid index "
+                "is dropped and built again."
+            )
 
     def _apply_seed(self, conn: psycopg.Connection) -> None:
         if self.seed_file is None or not self.seed_file.exists():
@@ -253,7 +318,8 @@ def _execute_all(
             else:
                 message += (
                     "\nThis no-transaction file stopped part-way and is not recorded; its "
-                    "statements are re-runnable, so fix the cause and run migrate again."
+                    "statements are re-runnable, so fix the cause and run migrate again (an "
+                    "index it left INVALID is then dropped and built again)."
                 )
             raise MigrationError(message) from exc
 
@@ -275,6 +341,37 @@ def _describe_failure(exc: psycopg.Error, statement: Statement, file_name: str) 
         if value:
             parts.append(f"  {label}: {value}")
     return "\n".join(parts)
+
+
+def _concurrent_index(conn: psycopg.Connection, statement: Statement) -> str | None:
+    """The schema-qualified name of the index ``statement`` builds concurrently, if it does."""
+    match = CONCURRENT_INDEX.match(statement.text)
+    if not match:
+        return None
+    row = conn.execute(
+        "select quote_ident(n.nspname) from pg_class c"
+        " join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(%s)",
+        [match["table"]],
+    ).fetchone()
+    if row is None:  # the table does not exist (yet): the statement itself will say so
+        return None
+    return f"{row[0]}.{match['name']}"
+
+
+def _index_state(conn: psycopg.Connection, index: str) -> bool | None:
+    row = conn.execute(
+        "select i.indisvalid and i.indisready from pg_index i where i.indexrelid = to_regclass(%s)",
+        [index],
+    ).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def _index_is_invalid(conn: psycopg.Connection, index: str) -> bool:
+    return _index_state(conn, index) is False
+
+
+def _index_is_valid(conn: psycopg.Connection, index: str) -> bool:
+    return _index_state(conn, index) is True
 
 
 def _exists(conn: psycopg.Connection, relation: str) -> bool:

@@ -5,6 +5,7 @@ from it for each test."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -37,12 +38,17 @@ def pg_server() -> Iterator[str]:
         return
     root = Path(tempfile.mkdtemp(prefix="carehub-test-"))
     root.chmod(0o755)  # the server may run as another account (see app.localdb)
-    cluster = LocalCluster(root / "pg", free_port(), auth="trust", settings=TEST_CLUSTER_SETTINGS)
-    cluster.start()
     try:
-        yield cluster.url()
+        cluster = LocalCluster(
+            root / "pg", free_port(), auth="trust", settings=TEST_CLUSTER_SETTINGS
+        )
+        cluster.start()
+        try:
+            yield cluster.url()
+        finally:
+            cluster.destroy()
     finally:
-        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)  # the cluster's folder and ours: nothing left
 
 
 def database_url(server_url: str, dbname: str) -> str:

@@ -131,7 +131,9 @@ def show_event(obj: dict[str, str | None], event_id: str) -> None:
 @click.pass_obj
 def replay(obj: dict[str, str | None], event_id: str | None, status: str | None) -> None:
     """Process an event (or every unmatched, unmapped or failed one) again, now."""
-    if (event_id is None) == (status is None):
+    if event_id is None and status is None:
+        raise click.UsageError("give an event id or --status")
+    if event_id is not None and status is not None:
         raise click.UsageError("give an event id or --status, not both")
     with _connect(obj["database_url"]) as conn:
         try:

@@ -256,3 +256,140 @@ def test_bootstrap_is_skipped_on_a_database_that_has_auth_users(
     assert not any("bootstrap" in line for line in lines)
     assert not exists(conn, "realtime.messages")
     assert history(conn) == [("20990101000000", "first")]
+
+
+def invalid_indexes(conn: psycopg.Connection) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "select indexrelid::regclass::text from pg_index"
+            " where not (indisvalid and indisready) order by 1"
+        ).fetchall()
+    ]
+
+
+def test_two_runners_with_a_slow_migration_then_a_concurrent_index_never_deadlock(
+    empty_database: TestDatabase, tmp_path: Path
+) -> None:
+    # The waiting runner used to block in pg_advisory_lock, holding a snapshot that the first
+    # runner's create index concurrently waits for: one of them died with "deadlock detected",
+    # or the build was killed and its INVALID index recorded as applied.
+    folder = tmp_path / "migrations"
+    write(
+        folder,
+        "20990101000000_table.sql",
+        "create table public.big as select g as x from generate_series(1, 20000) g;\n",
+    )
+    write(folder, "20990101000001_slow.sql", "select pg_sleep(1.5);\n")
+    write(
+        folder,
+        "20990101000002_index.sql",
+        "-- carehub: no-transaction\n"
+        "create unique index concurrently if not exists big_x_key on public.big (x);\n"
+        "create index concurrently if not exists big_x_desc_idx on public.big (x desc);\n",
+    )
+    messages: list[str] = []
+
+    def run(_index: int) -> list[str]:
+        runner = Migrator(empty_database.url, folder, say=messages.append, lock_timeout="30s")
+        return [m.version for m in runner.run()]
+
+    results = run_together(2, run)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert sorted(results) == [[], ["20990101000000", "20990101000001", "20990101000002"]]
+    assert any(m.startswith("another migration runner is working") for m in messages)
+    conn = empty_database.connect()
+    assert [v for v, _ in history(conn)] == ["20990101000000", "20990101000001", "20990101000002"]
+    assert invalid_indexes(conn) == []
+    assert exists(conn, "public.big_x_key")
+    assert exists(conn, "public.big_x_desc_idx")
+    assert sum(m.startswith("applied 20990101000002_index.sql") for m in messages) == 1
+
+
+def test_an_index_left_invalid_by_an_interrupted_build_is_dropped_and_built_again(
+    empty_database: TestDatabase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    write(
+        folder,
+        "20990101000000_table.sql",
+        "create table public.big (x int);\ninsert into public.big values (1), (2), (2);\n",
+    )
+    write(
+        folder,
+        "20990101000001_index.sql",
+        "-- carehub: no-transaction\n"
+        "create unique index concurrently if not exists big_x_key on public.big (x);\n",
+    )
+    # The build fails part-way (here: a duplicate), leaving big_x_key INVALID.
+    with pytest.raises(MigrationError, match=r"20990101000001_index\.sql:2: ERROR 23505"):
+        migrator(empty_database, folder).run()
+    conn = empty_database.connect()
+    assert invalid_indexes(conn) == ["big_x_key"]
+    assert [v for v, _ in history(conn)] == ["20990101000000"]
+
+    # Once the cause is fixed, the next run says what it does, rebuilds and records the file:
+    # `if not exists` alone would have skipped the invalid index and recorded it as applied.
+    conn.execute("delete from public.big where ctid = (select max(ctid) from public.big)")
+    lines: list[str] = []
+    migrator(empty_database, folder, lines).run()
+    assert any(
+        "index public.big_x_key is INVALID" in line and "building it again" in line
+        for line in lines
+    )
+    assert invalid_indexes(conn) == []
+    assert exists(conn, "public.big_x_key")
+    assert [v for v, _ in history(conn)] == ["20990101000000", "20990101000001"]
+
+
+def test_a_no_transaction_file_is_recorded_only_when_its_indexes_are_valid(
+    empty_database: TestDatabase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    write(folder, "20990101000000_table.sql", "create table public.big (x int);\n")
+    migrator(empty_database, folder).run()
+    conn = empty_database.connect()
+    # What a build killed in another timing leaves behind (the old runner recorded it anyway).
+    conn.execute("create index big_x_idx on public.big (x)")
+    conn.execute(
+        "update pg_index set indisvalid = false where indexrelid = 'public.big_x_idx'::regclass"
+    )
+    write(
+        folder,
+        "20990101000001_index.sql",
+        "-- carehub: no-transaction\n"
+        "create index concurrently if not exists big_x_idx on public.big (x);\n",
+    )
+    lines: list[str] = []
+    migrator(empty_database, folder, lines).run()
+    assert any("index public.big_x_idx is INVALID" in line for line in lines)
+    assert invalid_indexes(conn) == []
+    assert [v for v, _ in history(conn)] == ["20990101000000", "20990101000001"]
+
+
+def test_lock_timeout_applies_to_no_transaction_files(
+    empty_database: TestDatabase, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    write(folder, "20990101000000_table.sql", "create table public.big (x int);\n")
+    migrator(empty_database, folder).run()
+    write(
+        folder,
+        "20990101000001_index.sql",
+        "-- carehub: no-transaction\n"
+        "create index concurrently if not exists big_x_idx on public.big (x);\n",
+    )
+    blocker = empty_database.connect(autocommit=False)
+    blocker.execute("lock table public.big in access exclusive mode")
+    try:
+        runner = Migrator(empty_database.url, folder, say=lambda _l: None, lock_timeout="300ms")
+        with pytest.raises(MigrationError, match=r"ERROR 55P03: canceling statement due to lock"):
+            runner.run()
+    finally:
+        blocker.rollback()
+    conn = empty_database.connect()
+    assert [v for v, _ in history(conn)] == ["20990101000000"]
+    # The session setting does not outlive the file: the runner can go on with the next one.
+    migrator(empty_database, folder).run()
+    assert invalid_indexes(conn) == []
+    assert [v for v, _ in history(conn)] == ["20990101000000", "20990101000001"]
