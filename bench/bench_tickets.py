@@ -12,7 +12,10 @@ the largest size (1M) <= 1.5 x its p50 at the smallest (20k).
 
 Environment: BENCH_TICKETS_SIZES (comma list of ticket counts, default "20000,200000,1000000";
 e.g. "20000,50000" for a quick run), BENCH_TICKETS_RUNS (default 400) timed runs per query and
-side.
+side. BENCH_TICKETS_TRY_PROVIDER_IDS_ARRAY=1 also times, on the same data in the same run, a
+trial that is not in the migrations: a plpgsql `private.current_provider_ids_array()` returning
+`uuid[]`, which the policies compare with `= any ((select ...)::uuid[])` instead of
+`= any (array(select private.current_provider_ids()))`.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from bench.common import BenchCluster, migrated_cluster, percentile
 
@@ -33,6 +38,7 @@ SIZES = [
     int(n) for n in os.environ.get("BENCH_TICKETS_SIZES", "20000,200000,1000000").split(",") if n
 ]
 RUNS = int(os.environ.get("BENCH_TICKETS_RUNS", "400"))
+TRY_PROVIDER_IDS_ARRAY = os.environ.get("BENCH_TICKETS_TRY_PROVIDER_IDS_ARRAY", "") == "1"
 TARGET_RATIO = 1.2
 TARGET_GROWTH = 1.5
 TARGET_P50_MS = 5.0
@@ -395,6 +401,59 @@ QUERIES: list[tuple[str, str, str]] = [
 ]
 
 
+# The trial (bench databases only): the caller's providers as one uuid[] from a plpgsql
+# function, so a policy reads one scalar InitPlan instead of building an array from a set.
+PROVIDER_IDS_ARRAY = """
+create function private.current_provider_ids_array()
+returns uuid[]
+language plpgsql stable
+security definer
+set search_path = ''
+as $fn$
+begin
+    return array(
+        select m.provider_id from public.provider_members as m
+        where m.profile_id = (select auth.uid())
+    );
+end
+$fn$;
+revoke execute on function private.current_provider_ids_array() from public;
+grant execute on function private.current_provider_ids_array() to authenticated;
+"""
+PROVIDER_IDS_SET_CALL = re.compile(
+    r"ARRAY\(\s*SELECT private\.current_provider_ids\(\) AS current_provider_ids\)"
+)
+
+
+def use_provider_ids_array(conn: psycopg.Connection) -> int:
+    """Rewrite every policy that reads private.current_provider_ids() to the uuid[] trial;
+    returns how many policies changed."""
+    conn.execute(PROVIDER_IDS_ARRAY)
+    changed = 0
+    for schema, table, name, using, check in conn.execute(
+        "select n.nspname, c.relname, p.polname, pg_get_expr(p.polqual, p.polrelid),"
+        " pg_get_expr(p.polwithcheck, p.polrelid)"
+        " from pg_policy p join pg_class c on c.oid = p.polrelid"
+        " join pg_namespace n on n.oid = c.relnamespace"
+    ).fetchall():
+        parts = []
+        for clause, expression in (("using", using), ("with check", check)):
+            if expression and PROVIDER_IDS_SET_CALL.search(expression):
+                rewritten = PROVIDER_IDS_SET_CALL.sub(
+                    "(SELECT private.current_provider_ids_array())::uuid[]", expression
+                )
+                parts.append(f"{clause} ({rewritten})")
+        if parts:
+            conn.execute(
+                sql.SQL("alter policy {} on {}.{} ").format(
+                    sql.Identifier(name), sql.Identifier(schema), sql.Identifier(table)
+                )
+                + sql.SQL(" ".join(parts))  # type: ignore[arg-type]
+            )
+            changed += 1
+    return changed
+
+
 @dataclass(frozen=True)
 class Result:
     query: str
@@ -408,79 +467,101 @@ class Result:
         return self.rls_p50 / self.explicit_p50
 
 
+def time_queries(
+    conn: psycopg.Connection,
+    params: dict[str, list[dict[str, Any]]],
+    rng: random.Random,
+    with_plans: bool,
+) -> tuple[list[Result], list[str]]:
+    """p50/p95 of each query through RLS and explicitly, and their plans when asked."""
+    results: list[Result] = []
+    plans: list[str] = []
+    for name, rls_sql, explicit_sql in QUERIES:
+        for p in params[name][:20]:
+            check_same_result(conn, rls_sql, explicit_sql, p)
+        # Warm both, then interleave the sides so drift on a shared machine hits both.
+        time_query(conn, rls_sql, params[name], True, 50, rng)
+        time_query(conn, explicit_sql, params[name], False, 50, rng)
+        rls: list[float] = []
+        explicit: list[float] = []
+        for _ in range(max(1, RUNS // 50)):
+            rls += time_query(conn, rls_sql, params[name], True, 50, rng)
+            explicit += time_query(conn, explicit_sql, params[name], False, 50, rng)
+        results.append(
+            Result(
+                name,
+                percentile(rls, 50),
+                percentile(rls, 95),
+                percentile(explicit, 50),
+                percentile(explicit, 95),
+            )
+        )
+        if with_plans:
+            sample = params[name][0]
+            plans.append(f"--- {name}: RLS (as party)\n{explain(conn, rls_sql, sample, True)}")
+            plans.append(
+                f"--- {name}: explicit (as postgres)\n{explain(conn, explicit_sql, sample, False)}"
+            )
+    return results, plans
+
+
 def measure_size(
     bench: BenchCluster, volume: Volume, with_plans: bool
-) -> tuple[list[Result], list[str]]:
+) -> tuple[list[Result], list[Result], list[str]]:
     """Generate one size in a database of its own (cloned from the migrated one), time the
-    queries, drop it."""
+    queries (and the uuid[] trial when asked), drop it."""
     dbname = f"tickets_{volume.tickets}"
     rng = random.Random(20261121 + volume.tickets)
     with psycopg.connect(bench.cluster.url(), autocommit=True) as admin:
         admin.execute(f"drop database if exists {dbname}")
         admin.execute(f"create database {dbname} template carehub")
-    results: list[Result] = []
-    plans: list[str] = []
+    trial: list[Result] = []
     try:
         with psycopg.connect(bench.cluster.url(dbname), autocommit=True) as conn:
             generate(conn, volume)
             params = cases(conn, volume, rng)
-            for name, rls_sql, explicit_sql in QUERIES:
-                for p in params[name][:20]:
-                    check_same_result(conn, rls_sql, explicit_sql, p)
-                # Warm both, then interleave the sides so drift on a shared machine hits both.
-                time_query(conn, rls_sql, params[name], True, 50, rng)
-                time_query(conn, explicit_sql, params[name], False, 50, rng)
-                rls: list[float] = []
-                explicit: list[float] = []
-                for _ in range(max(1, RUNS // 50)):
-                    rls += time_query(conn, rls_sql, params[name], True, 50, rng)
-                    explicit += time_query(conn, explicit_sql, params[name], False, 50, rng)
-                results.append(
-                    Result(
-                        name,
-                        percentile(rls, 50),
-                        percentile(rls, 95),
-                        percentile(explicit, 50),
-                        percentile(explicit, 95),
-                    )
-                )
-                if with_plans:
-                    sample = params[name][0]
-                    plans.append(
-                        f"--- {name}: RLS (as party)\n{explain(conn, rls_sql, sample, True)}"
-                    )
-                    plans.append(
-                        f"--- {name}: explicit (as postgres)\n"
-                        f"{explain(conn, explicit_sql, sample, False)}"
-                    )
+            results, plans = time_queries(conn, params, rng, with_plans)
+            if TRY_PROVIDER_IDS_ARRAY:
+                changed = use_provider_ids_array(conn)
+                print(f"  trial: {changed} policies now read private.current_provider_ids_array()")
+                trial, trial_plans = time_queries(conn, params, rng, with_plans)
+                plans += [
+                    f"--- uuid[] trial, {plan.removeprefix('--- ')}" for plan in trial_plans[:1]
+                ]
     finally:
         with psycopg.connect(bench.cluster.url(), autocommit=True) as admin:
             admin.execute(f"drop database if exists {dbname} with (force)")
-    return results, plans
+    return results, trial, plans
 
 
 def main() -> None:
     sizes = sorted(set(SIZES))
     curve: dict[int, list[Result]] = {}
+    trial_curve: dict[int, list[Result]] = {}
     plans: list[str] = []
     with migrated_cluster({"shared_buffers": "512MB", "work_mem": "16MB"}) as bench:
         for tickets in sizes:
-            curve[tickets], size_plans = measure_size(
+            curve[tickets], trial, size_plans = measure_size(
                 bench, Volume(tickets), with_plans=tickets == sizes[-1]
             )
             report_size(tickets, curve[tickets])
+            if trial:
+                trial_curve[tickets] = trial
+                report_size(tickets, trial, "uuid[] trial (not in the migrations)")
             plans += size_plans
     met = report_curve(curve)
+    if trial_curve:
+        report_curve(trial_curve, "uuid[] trial (not in the migrations)")
     print("\nEXPLAIN (ANALYZE, BUFFERS) of one sample each, at the largest size:")
     for plan in plans:
         print(plan)
     print(f"\nRLS targets {'met' if met else 'NOT met'}")
 
 
-def report_size(tickets: int, results: list[Result]) -> None:
+def report_size(tickets: int, results: list[Result], label: str = "as migrated") -> None:
     volume = Volume(tickets)
     print(
-        f"\n{tickets} tickets ({volume.providers} providers, {volume.patients} patients,"
+        f"\n{label}, {tickets} tickets ({volume.providers} providers, {volume.patients} patients,"
         f" {volume.messages} messages): {RUNS} runs per query and side; statement time in ms"
         " (session setup not timed)"
     )
@@ -497,12 +578,12 @@ def report_size(tickets: int, results: list[Result]) -> None:
     print(f"target: p50 ratio <= {TARGET_RATIO} and RLS p50 <= {TARGET_P50_MS} ms per query")
 
 
-def report_curve(curve: dict[int, list[Result]]) -> bool:
+def report_curve(curve: dict[int, list[Result]], label: str = "as migrated") -> bool:
     """The growth curve: each query's RLS p50 (and ratio) per size; True when every target
     holds."""
     sizes = sorted(curve)
     smallest, largest = sizes[0], sizes[-1]
-    print("\nRLS p50 in ms (ratio RLS/explicit) by number of tickets")
+    print(f"\n{label}: RLS p50 in ms (ratio RLS/explicit) by number of tickets")
     print(f"{'query':<18}" + "".join(f"{n:>18}" for n in sizes) + f"{'growth':>9}  target")
     met = True
     for index, (name, _rls, _explicit) in enumerate(QUERIES):
