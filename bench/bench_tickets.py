@@ -1,11 +1,21 @@
-"""RLS cost of the ticket core at scale: 200k tickets over 2k providers and 50k patients, 1M
-messages, generated set-based. Three frontend queries run through PostgREST's session shape as
-a party (role authenticated + request.jwt.claims in one transaction) and, as the baseline in the
-same run, as postgres with the equivalent explicit filter. Prints p50/p95 of each, the ratio,
-and the EXPLAIN plans.
+"""RLS cost of the ticket core as it grows: the same three frontend queries at 20k, 200k and 1M
+tickets (5 messages per ticket), generated set-based. Providers and patients grow with the
+tickets (one provider per 100 tickets, one patient per 4), so what each party sees stays the
+same size: a growing product, not a fuller inbox. The queries run through PostgREST's session
+shape as a party (role authenticated + request.jwt.claims in one transaction) and, as the
+baseline in the same run, as postgres with the equivalent explicit filter. Prints p50/p95 of
+each, the ratio, the growth of the RLS p50 from the smallest to the largest size, and the
+EXPLAIN plans at the largest size.
 
-Environment: BENCH_TICKETS_SCALE (default 1.0) scales every row count; BENCH_TICKETS_RUNS
-(default 400) is the number of timed runs per query and side.
+Targets: RLS/explicit p50 ratio <= 1.2 for every query at every size, and each query's RLS p50 at
+the largest size (1M) <= 1.5 x its p50 at the smallest (20k).
+
+Environment: BENCH_TICKETS_SIZES (comma list of ticket counts, default "20000,200000,1000000";
+e.g. "20000,50000" for a quick run), BENCH_TICKETS_RUNS (default 400) timed runs per query and
+side. BENCH_TICKETS_TRY_PROVIDER_IDS_ARRAY=1 also times, on the same data in the same run, a
+trial that is not in the migrations: a plpgsql `private.current_provider_ids_array()` returning
+`uuid[]`, which the policies compare with `= any ((select ...)::uuid[])` instead of
+`= any (array(select private.current_provider_ids()))`.
 """
 
 from __future__ import annotations
@@ -13,25 +23,50 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from bench.common import migrated_cluster, percentile
+from bench.common import BenchCluster, migrated_cluster, percentile
 
-SCALE = float(os.environ.get("BENCH_TICKETS_SCALE", "1.0"))
+SIZES = [
+    int(n) for n in os.environ.get("BENCH_TICKETS_SIZES", "20000,200000,1000000").split(",") if n
+]
 RUNS = int(os.environ.get("BENCH_TICKETS_RUNS", "400"))
-TARGET_RATIO = 1.5
+TRY_PROVIDER_IDS_ARRAY = os.environ.get("BENCH_TICKETS_TRY_PROVIDER_IDS_ARRAY", "") == "1"
+TARGET_RATIO = 1.2
+TARGET_GROWTH = 1.5
 TARGET_P50_MS = 5.0
 
-PATIENTS = int(50_000 * SCALE)
-PROVIDERS = int(2_000 * SCALE)
-TICKETS = int(200_000 * SCALE)
-MESSAGES = int(1_000_000 * SCALE)
-# A thousandth of the threads are busy (200 messages each); the rest share what is left.
-HOT_THREADS = max(10, TICKETS // 1000)
+
+@dataclass(frozen=True)
+class Volume:
+    """Row counts of one size; per-party volume is the same at every size."""
+
+    tickets: int
+
+    @property
+    def patients(self) -> int:
+        return max(1, self.tickets // 4)
+
+    @property
+    def providers(self) -> int:
+        return max(len(KIND_SHARES) * 2, self.tickets // 100)
+
+    @property
+    def messages(self) -> int:
+        return 5 * self.tickets
+
+    @property
+    def hot_threads(self) -> int:
+        # A thousandth of the threads are busy (200 messages each); the rest share the others.
+        return max(10, self.tickets // 1000)
+
 
 # Providers by kind: [start, end) ranges of provider numbers.
 KIND_SHARES = (
@@ -106,7 +141,7 @@ where t.ticket_type = 'prescription';
 
 insert into public.healthcare_tickets (id, ticket_type, status, patient_id, primary_provider_id,
     secondary_provider_id, required_provider_kind, prescription_id, title, urgency,
-    session_mode, scheduled_time, meeting_link, created_at, updated_at)
+    session_mode, scheduled_time, meeting_link, created_at, updated_at, sent_at)
 select t.id, t.ticket_type, s.status, t.patient_id,
     case when t.ticket_type in ('prescription', 'referral', 'diagnostic') then d.id end,
     case when s.status = tt.claimable_status and t.i %% 2 = 0 then null else f.id end,
@@ -114,7 +149,9 @@ select t.id, t.ticket_type, s.status, t.patient_id,
     case when t.ticket_type = 'prescription' then md5('rx' || t.i)::uuid end,
     initcap(t.ticket_type) || ' ' || t.i, 'normal', 'video',
     t.created_at + interval '2 days', 'https://meet.example/' || t.i,
-    t.created_at, t.created_at
+    t.created_at, t.created_at,
+    -- Sent on creation unless still a draft (a cancelled one was cancelled after sending).
+    case when s.status <> 'created' then t.created_at end
 from ticket_plan as t
 join public.ticket_types as tt on tt.ticket_type = t.ticket_type
 join provider_index as d on d.kind = 'doctor' and d.n = t.i %% d.total
@@ -250,14 +287,14 @@ select coalesce(json_agg(r), '[]') from (
 """
 
 
-def generate(conn: psycopg.Connection) -> None:
+def generate(conn: psycopg.Connection, volume: Volume) -> None:
     kinds = ", ".join(f"({n}, '{kind}', {share})" for n, (kind, share) in enumerate(KIND_SHARES))
     params = {
-        "patients": PATIENTS,
-        "providers": PROVIDERS,
-        "tickets": TICKETS,
-        "messages": MESSAGES,
-        "hot": HOT_THREADS,
+        "patients": volume.patients,
+        "providers": volume.providers,
+        "tickets": volume.tickets,
+        "messages": volume.messages,
+        "hot": volume.hot_threads,
     }
     started = time.perf_counter()
     with conn.transaction():
@@ -280,7 +317,9 @@ def generate(conn: psycopg.Connection) -> None:
     )
 
 
-def cases(conn: psycopg.Connection, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+def cases(
+    conn: psycopg.Connection, volume: Volume, rng: random.Random
+) -> dict[str, list[dict[str, Any]]]:
     """Parameters for each query: a party and what they look at."""
     pharmacies = conn.execute(
         "select m.provider_id, m.profile_id from public.provider_members as m"
@@ -293,7 +332,7 @@ def cases(conn: psycopg.Connection, rng: random.Random) -> dict[str, list[dict[s
         "select m.thread_id, m.profile_id from public.chat_thread_members as m"
         " where m.thread_id in (select md5('thread' || i)::uuid"
         "   from generate_series(0, %s - 1) as i)",
-        [HOT_THREADS],
+        [volume.hot_threads],
     ).fetchall()
     return {
         "pharmacy inbox": [
@@ -355,67 +394,209 @@ def check_same_result(
     assert via_rls == explicit, "RLS and explicit filter disagree"
 
 
+QUERIES: list[tuple[str, str, str]] = [
+    ("pharmacy inbox", RLS_INBOX, EXPLICIT_INBOX),
+    ("patient tickets", RLS_PATIENT, EXPLICIT_PATIENT),
+    ("thread messages", RLS_MESSAGES, EXPLICIT_MESSAGES),
+]
+
+
+# The trial (bench databases only): the caller's providers as one uuid[] from a plpgsql
+# function, so a policy reads one scalar InitPlan instead of building an array from a set.
+PROVIDER_IDS_ARRAY = """
+create function private.current_provider_ids_array()
+returns uuid[]
+language plpgsql stable
+security definer
+set search_path = ''
+as $fn$
+begin
+    return array(
+        select m.provider_id from public.provider_members as m
+        where m.profile_id = (select auth.uid())
+    );
+end
+$fn$;
+revoke execute on function private.current_provider_ids_array() from public;
+grant execute on function private.current_provider_ids_array() to authenticated;
+"""
+PROVIDER_IDS_SET_CALL = re.compile(
+    r"ARRAY\(\s*SELECT private\.current_provider_ids\(\) AS current_provider_ids\)"
+)
+
+
+def use_provider_ids_array(conn: psycopg.Connection) -> int:
+    """Rewrite every policy that reads private.current_provider_ids() to the uuid[] trial;
+    returns how many policies changed."""
+    conn.execute(PROVIDER_IDS_ARRAY)
+    changed = 0
+    for schema, table, name, using, check in conn.execute(
+        "select n.nspname, c.relname, p.polname, pg_get_expr(p.polqual, p.polrelid),"
+        " pg_get_expr(p.polwithcheck, p.polrelid)"
+        " from pg_policy p join pg_class c on c.oid = p.polrelid"
+        " join pg_namespace n on n.oid = c.relnamespace"
+    ).fetchall():
+        parts = []
+        for clause, expression in (("using", using), ("with check", check)):
+            if expression and PROVIDER_IDS_SET_CALL.search(expression):
+                rewritten = PROVIDER_IDS_SET_CALL.sub(
+                    "(SELECT private.current_provider_ids_array())::uuid[]", expression
+                )
+                parts.append(f"{clause} ({rewritten})")
+        if parts:
+            conn.execute(
+                sql.SQL("alter policy {} on {}.{} ").format(
+                    sql.Identifier(name), sql.Identifier(schema), sql.Identifier(table)
+                )
+                + sql.SQL(" ".join(parts))  # type: ignore[arg-type]
+            )
+            changed += 1
+    return changed
+
+
+@dataclass(frozen=True)
+class Result:
+    query: str
+    rls_p50: float
+    rls_p95: float
+    explicit_p50: float
+    explicit_p95: float
+
+    @property
+    def ratio(self) -> float:
+        return self.rls_p50 / self.explicit_p50
+
+
+def time_queries(
+    conn: psycopg.Connection,
+    params: dict[str, list[dict[str, Any]]],
+    rng: random.Random,
+    with_plans: bool,
+) -> tuple[list[Result], list[str]]:
+    """p50/p95 of each query through RLS and explicitly, and their plans when asked."""
+    results: list[Result] = []
+    plans: list[str] = []
+    for name, rls_sql, explicit_sql in QUERIES:
+        for p in params[name][:20]:
+            check_same_result(conn, rls_sql, explicit_sql, p)
+        # Warm both, then interleave the sides so drift on a shared machine hits both.
+        time_query(conn, rls_sql, params[name], True, 50, rng)
+        time_query(conn, explicit_sql, params[name], False, 50, rng)
+        rls: list[float] = []
+        explicit: list[float] = []
+        for _ in range(max(1, RUNS // 50)):
+            rls += time_query(conn, rls_sql, params[name], True, 50, rng)
+            explicit += time_query(conn, explicit_sql, params[name], False, 50, rng)
+        results.append(
+            Result(
+                name,
+                percentile(rls, 50),
+                percentile(rls, 95),
+                percentile(explicit, 50),
+                percentile(explicit, 95),
+            )
+        )
+        if with_plans:
+            sample = params[name][0]
+            plans.append(f"--- {name}: RLS (as party)\n{explain(conn, rls_sql, sample, True)}")
+            plans.append(
+                f"--- {name}: explicit (as postgres)\n{explain(conn, explicit_sql, sample, False)}"
+            )
+    return results, plans
+
+
+def measure_size(
+    bench: BenchCluster, volume: Volume, with_plans: bool
+) -> tuple[list[Result], list[Result], list[str]]:
+    """Generate one size in a database of its own (cloned from the migrated one), time the
+    queries (and the uuid[] trial when asked), drop it."""
+    dbname = f"tickets_{volume.tickets}"
+    rng = random.Random(20261121 + volume.tickets)
+    with psycopg.connect(bench.cluster.url(), autocommit=True) as admin:
+        admin.execute(f"drop database if exists {dbname}")
+        admin.execute(f"create database {dbname} template carehub")
+    trial: list[Result] = []
+    try:
+        with psycopg.connect(bench.cluster.url(dbname), autocommit=True) as conn:
+            generate(conn, volume)
+            params = cases(conn, volume, rng)
+            results, plans = time_queries(conn, params, rng, with_plans)
+            if TRY_PROVIDER_IDS_ARRAY:
+                changed = use_provider_ids_array(conn)
+                print(f"  trial: {changed} policies now read private.current_provider_ids_array()")
+                trial, trial_plans = time_queries(conn, params, rng, with_plans)
+                plans += [
+                    f"--- uuid[] trial, {plan.removeprefix('--- ')}" for plan in trial_plans[:1]
+                ]
+    finally:
+        with psycopg.connect(bench.cluster.url(), autocommit=True) as admin:
+            admin.execute(f"drop database if exists {dbname} with (force)")
+    return results, trial, plans
+
+
 def main() -> None:
-    rng = random.Random(20261121)
-    queries: list[tuple[str, str, str]] = [
-        ("pharmacy inbox", RLS_INBOX, EXPLICIT_INBOX),
-        ("patient tickets", RLS_PATIENT, EXPLICIT_PATIENT),
-        ("thread messages", RLS_MESSAGES, EXPLICIT_MESSAGES),
-    ]
-    with (
-        migrated_cluster({"shared_buffers": "512MB", "work_mem": "16MB"}) as bench,
-        psycopg.connect(bench.url, autocommit=True) as conn,
-    ):
-        if True:
-            generate(conn)
-            params = cases(conn, rng)
-            results: list[tuple[str, float, float, float, float]] = []
-            plans: list[str] = []
-            for name, rls_sql, explicit_sql in queries:
-                for p in params[name][:20]:
-                    check_same_result(conn, rls_sql, explicit_sql, p)
-                # Warm both, then interleave the sides so drift on a shared machine hits both.
-                time_query(conn, rls_sql, params[name], True, 50, rng)
-                time_query(conn, explicit_sql, params[name], False, 50, rng)
-                rls: list[float] = []
-                explicit: list[float] = []
-                for _ in range(RUNS // 50):
-                    rls += time_query(conn, rls_sql, params[name], True, 50, rng)
-                    explicit += time_query(conn, explicit_sql, params[name], False, 50, rng)
-                results.append(
-                    (
-                        name,
-                        percentile(rls, 50),
-                        percentile(rls, 95),
-                        percentile(explicit, 50),
-                        percentile(explicit, 95),
-                    )
-                )
-                sample = params[name][0]
-                plans.append(f"--- {name}: RLS (as party)\n{explain(conn, rls_sql, sample, True)}")
-                plans.append(
-                    f"--- {name}: explicit (as postgres)\n"
-                    f"{explain(conn, explicit_sql, sample, False)}"
-                )
-    report(results, plans)
+    sizes = sorted(set(SIZES))
+    curve: dict[int, list[Result]] = {}
+    trial_curve: dict[int, list[Result]] = {}
+    plans: list[str] = []
+    with migrated_cluster({"shared_buffers": "512MB", "work_mem": "16MB"}) as bench:
+        for tickets in sizes:
+            curve[tickets], trial, size_plans = measure_size(
+                bench, Volume(tickets), with_plans=tickets == sizes[-1]
+            )
+            report_size(tickets, curve[tickets])
+            if trial:
+                trial_curve[tickets] = trial
+                report_size(tickets, trial, "uuid[] trial (not in the migrations)")
+            plans += size_plans
+    met = report_curve(curve)
+    if trial_curve:
+        report_curve(trial_curve, "uuid[] trial (not in the migrations)")
+    print("\nEXPLAIN (ANALYZE, BUFFERS) of one sample each, at the largest size:")
+    for plan in plans:
+        print(plan)
+    print(f"\nRLS targets {'met' if met else 'NOT met'}")
 
 
-def report(results: list[tuple[str, float, float, float, float]], plans: list[str]) -> None:
-    print(f"\n{RUNS} runs per query and side; statement time in ms (session setup not timed)")
+def report_size(tickets: int, results: list[Result], label: str = "as migrated") -> None:
+    volume = Volume(tickets)
+    print(
+        f"\n{label}, {tickets} tickets ({volume.providers} providers, {volume.patients} patients,"
+        f" {volume.messages} messages): {RUNS} runs per query and side; statement time in ms"
+        " (session setup not timed)"
+    )
     print(
         f"{'query':<18}{'RLS p50':>9}{'RLS p95':>9}{'expl p50':>10}{'expl p95':>10}"
         f"{'p50 ratio':>11}  target"
     )
-    verdicts: list[Callable[[], bool]] = []
-    for name, rp50, rp95, ep50, ep95 in results:
-        ratio = rp50 / ep50
-        ok = ratio <= TARGET_RATIO and rp50 <= TARGET_P50_MS
-        verdicts.append(lambda ok=ok: ok)
+    for r in results:
+        ok = r.ratio <= TARGET_RATIO and r.rls_p50 <= TARGET_P50_MS
         print(
-            f"{name:<18}{rp50:>9.3f}{rp95:>9.3f}{ep50:>10.3f}{ep95:>10.3f}{ratio:>11.2f}  "
-            f"{'met' if ok else 'MISSED'}"
+            f"{r.query:<18}{r.rls_p50:>9.3f}{r.rls_p95:>9.3f}{r.explicit_p50:>10.3f}"
+            f"{r.explicit_p95:>10.3f}{r.ratio:>11.2f}  {'met' if ok else 'MISSED'}"
         )
     print(f"target: p50 ratio <= {TARGET_RATIO} and RLS p50 <= {TARGET_P50_MS} ms per query")
-    print("\nEXPLAIN (ANALYZE, BUFFERS) of one sample each:")
-    for plan in plans:
-        print(plan)
+
+
+def report_curve(curve: dict[int, list[Result]], label: str = "as migrated") -> bool:
+    """The growth curve: each query's RLS p50 (and ratio) per size; True when every target
+    holds."""
+    sizes = sorted(curve)
+    smallest, largest = sizes[0], sizes[-1]
+    print(f"\n{label}: RLS p50 in ms (ratio RLS/explicit) by number of tickets")
+    print(f"{'query':<18}" + "".join(f"{n:>18}" for n in sizes) + f"{'growth':>9}  target")
+    met = True
+    for index, (name, _rls, _explicit) in enumerate(QUERIES):
+        row = [curve[n][index] for n in sizes]
+        growth = row[-1].rls_p50 / row[0].rls_p50
+        ok = all(r.ratio <= TARGET_RATIO for r in row) and (
+            len(sizes) == 1 or growth <= TARGET_GROWTH
+        )
+        met = met and ok
+        cells = "".join(f"{f'{r.rls_p50:.3f} ({r.ratio:.2f})':>18}" for r in row)
+        print(f"{name:<18}{cells}{growth:>9.2f}  {'met' if ok else 'MISSED'}")
+    print(
+        f"targets: ratio <= {TARGET_RATIO} at every size; RLS p50 at {largest} <= "
+        f"{TARGET_GROWTH} x p50 at {smallest} (the issue's sizes: 1M and 20k)"
+    )
+    return met

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -44,6 +45,7 @@ def migrated_cluster(settings: dict[str, str] | None = None) -> Iterator[BenchCl
         yield BenchCluster(cluster, url)
     finally:
         cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)  # destroy() leaves the temporary directory
 
 
 def percentile(samples: Sequence[float], pct: float) -> float:
