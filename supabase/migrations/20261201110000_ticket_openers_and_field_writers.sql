@@ -4,6 +4,8 @@
 -- next migration.
 
 create table public.ticket_openers (
+    -- A surrogate key: a patient's row has no provider kind, so the natural key below has a null.
+    id integer primary key generated always as identity,
     ticket_type text not null references public.ticket_types (ticket_type) on delete cascade,
     -- 'patient': the ticket's own patient, opening it for themselves (provider_kind is null).
     -- Any other value: the profile role of a member of the requesting provider, which must be
