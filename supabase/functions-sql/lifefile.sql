@@ -170,9 +170,8 @@ set search_path = ''
 as $fn$
 declare
     v_texts text[] := coalesce(p_events, array[p_body]);
-    v_payloads jsonb[] := '{}';
+    v_payloads jsonb[] := array[]::jsonb[];
     v_payload jsonb;
-    v_index integer;
     v_key text;
 begin
     if p_error is null then
@@ -227,11 +226,12 @@ begin
         v_key := private.lifefile_dedupe_key(v_payload);
         insert into private.lifefile_webhook_events as e (
             dedupe_key, body, payload, headers, client_addr, shape, order_id, rx_number,
-            external_status, occurred_at
+            order_key, external_status, occurred_at
         )
         select
             v_key, v_texts[v_index], v_payload, p_headers, p_client_addr, f.shape, f.order_id,
-            f.rx_number, f.external_status, f.occurred_at
+            f.rx_number, coalesce(f.order_id, f.rx_number, f.order_reference),
+            f.external_status, f.occurred_at
         from private.lifefile_event_fields(v_payload) as f
         on conflict (dedupe_key) do nothing
         returning e.id, e.status, false into event_id, event_status, duplicate;
@@ -285,6 +285,87 @@ as $fn$
     end || pg_catalog.replace(btrim(p_tracking_number), ' ', '')
 $fn$;
 
+-- The tracking row an event is about (a Lifefile order belongs to one prescription): its id,
+-- or null and why (ambiguity, for the event's last_error: it names the event's own ids, never
+-- another prescription). An orderReferenceId naming our prescription id wins. Otherwise
+-- Lifefile's order id and the rx number must agree: each may name at most one prescription,
+-- and when both name one it must be the same; rows of live tickets (neither cancelled nor
+-- failed) are preferred, the others only count when no live row matches.
+create or replace function private.match_lifefile_tracking(
+    p_order_id text,
+    p_rx_number text,
+    p_order_reference text,
+    out tracking_id uuid,
+    out ambiguity text
+)
+language plpgsql
+stable
+set search_path = ''
+as $fn$
+declare
+    v_reference uuid;
+    v_by_order uuid[];
+    v_by_rx uuid[];
+begin
+    if p_order_reference ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        v_reference := p_order_reference::uuid;
+        select t.id into tracking_id
+        from public.prescription_tracking as t
+        where t.prescription_id = v_reference;
+        if tracking_id is not null then
+            return;
+        end if;
+    end if;
+    -- Live rows first: a cancelled ticket's old order id never hides the live one.
+    select
+        coalesce(
+            pg_catalog.array_agg(m.id) filter (where m.live and m.by_order),
+            pg_catalog.array_agg(m.id) filter (where m.by_order)
+        ),
+        coalesce(
+            pg_catalog.array_agg(m.id) filter (where m.live and m.by_rx),
+            pg_catalog.array_agg(m.id) filter (where m.by_rx)
+        )
+    into v_by_order, v_by_rx
+    from (
+        select
+            t.id,
+            k.status not in ('cancelled', 'failed') as live,
+            coalesce(t.external_order_id = p_order_id, false) as by_order,
+            coalesce(t.rx_number = p_rx_number, false) as by_rx
+        from public.prescription_tracking as t
+        inner join public.healthcare_tickets as k on t.ticket_id = k.id
+        where t.external_order_id = p_order_id or t.rx_number = p_rx_number
+    ) as m;
+    if pg_catalog.cardinality(v_by_order) > 1 then
+        ambiguity := pg_catalog.format(
+            'ambiguous: Lifefile order %s names %s prescriptions', p_order_id,
+            pg_catalog.cardinality(v_by_order)
+        );
+        return;
+    end if;
+    if pg_catalog.cardinality(v_by_order) = 1 then
+        if pg_catalog.cardinality(v_by_rx) > 0 and not v_by_order[1] = any(v_by_rx) then
+            ambiguity := pg_catalog.format(
+                'ambiguous: Lifefile order %s names one prescription and rx number %s another',
+                p_order_id, p_rx_number
+            );
+            return;
+        end if;
+        tracking_id := v_by_order[1];
+        return;
+    end if;
+    if pg_catalog.cardinality(v_by_rx) > 1 then
+        ambiguity := pg_catalog.format(
+            'ambiguous: rx number %s names %s prescriptions and the event has no order id '
+            'that tells them apart', p_rx_number, pg_catalog.cardinality(v_by_rx)
+        );
+        return;
+    end if;
+    tracking_id := v_by_rx[1];
+end
+$fn$;
+
 -- Processes one inbox event; idempotent. Takes the event id; returns its resulting status:
 --   'processed' — matched, recorded in prescription_status_events, tracking updated, and the
 --                 ticket moved forward (as the system, app.source 'lifefile') when the status
@@ -316,7 +397,8 @@ declare
     v_applied boolean := false;
     v_note text;
     v_source text;
-    v_reference uuid;
+    v_tracking_id uuid;
+    v_ambiguity text;
     v_delay interval;
 begin
     select e.* into v_event
@@ -364,23 +446,17 @@ begin
         return 'unmapped';
     end if;
 
-    if v_fields.order_reference ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        then
-        v_reference := v_fields.order_reference::uuid;
+    select m.tracking_id, m.ambiguity into v_tracking_id, v_ambiguity
+    from private.match_lifefile_tracking(
+        v_fields.order_id, v_fields.rx_number, v_fields.order_reference
+    ) as m;
+    if v_tracking_id is not null then
+        select t.* into v_tracking
+        from public.prescription_tracking as t
+        where t.id = v_tracking_id
+        for update;
     end if;
-    select t.* into v_tracking
-    from public.prescription_tracking as t
-    where
-        t.external_order_id = v_fields.order_id
-        or t.rx_number = v_fields.rx_number
-        or t.prescription_id = v_reference
-    -- Lifefile's order id is the strongest link, then the rx number.
-    order by
-        (t.external_order_id = v_fields.order_id) desc nulls last,
-        (t.rx_number = v_fields.rx_number) desc nulls last
-    limit 1
-    for update;
-    if not found then
+    if v_tracking_id is null or not found then
         v_delay := private.lifefile_retry_delay(v_event.attempts + 1);
         update private.lifefile_webhook_events
         set
@@ -388,10 +464,19 @@ begin
             attempts = attempts + 1,
             next_attempt_at = pg_catalog.now() + v_delay,
             last_error = pg_catalog.format(
-                'no sent prescription has Lifefile order %s or rx number %s: set the '
-                'prescription''s external_order_id or rx_number (it is retried automatically%s), '
-                'or `carehub webhooks replay %s`',
-                coalesce(v_fields.order_id, '-'), coalesce(v_fields.rx_number, '-'),
+                '%s: %s (it is retried automatically%s), or `carehub webhooks replay %s`',
+                coalesce(
+                    v_ambiguity,
+                    pg_catalog.format(
+                        'no sent prescription has Lifefile order %s or rx number %s',
+                        coalesce(v_fields.order_id, '-'), coalesce(v_fields.rx_number, '-')
+                    )
+                ),
+                case
+                    when v_ambiguity is null
+                        then 'set the prescription''s external_order_id or rx_number'
+                    else 'correct the prescriptions'' external_order_id or rx_number'
+                end,
                 case
                     when v_delay is null then '; automatic retries are over'
                     else ' at ' || (pg_catalog.now() + v_delay)::text
@@ -538,9 +623,12 @@ end
 $fn$;
 
 -- The worker's job: processes up to p_limit due events (pending, and unmatched ones whose next
--- attempt is due) in arrival order. Events locked by another worker are skipped, so several
--- workers share the queue. Returns how many it processed; when it took a full batch it
--- notifies lifefile_webhook_events so the worker comes straight back for the rest.
+-- attempt is due) in arrival order, in the caller's transaction. Returns how many it processed.
+-- Several workers share the queue: each skips the events another has locked (skip locked), and
+-- none takes an event while an earlier due event of the same order (order_key) is still
+-- waiting — in its snapshot, an event another worker holds is still waiting, so the events of
+-- one order are processed one after the other, in arrival order, whoever processes them. An
+-- event held back by one this call processed itself is taken in the next round of the same call.
 create or replace function private.process_lifefile_events(p_limit integer default 100)
 returns integer
 language plpgsql
@@ -549,23 +637,42 @@ as $fn$
 declare
     v_id uuid;
     v_count integer := 0;
+    v_round integer;
 begin
-    for v_id in
-        select e.id
-        from private.lifefile_webhook_events as e
-        where
-            e.status = 'pending'
-            or (e.status = 'unmatched' and e.next_attempt_at <= pg_catalog.now())
-        order by e.seq
-        limit p_limit
-        for update skip locked
     loop
-        perform private.try_process_lifefile_event(v_id);
-        v_count := v_count + 1;
+        v_round := 0;
+        for v_id in
+            select e.id
+            from private.lifefile_webhook_events as e
+            where
+                (
+                    e.status = 'pending'
+                    or (e.status = 'unmatched' and e.next_attempt_at <= pg_catalog.now())
+                )
+                and not exists (
+                    select
+                    from private.lifefile_webhook_events as earlier
+                    where
+                        earlier.order_key = e.order_key
+                        and earlier.seq < e.seq
+                        and (
+                            earlier.status = 'pending'
+                            or (
+                                earlier.status = 'unmatched'
+                                and earlier.next_attempt_at <= pg_catalog.now()
+                            )
+                        )
+                )
+            order by e.seq
+            limit p_limit - v_count
+            for update of e skip locked
+        loop
+            perform private.try_process_lifefile_event(v_id);
+            v_round := v_round + 1;
+        end loop;
+        v_count := v_count + v_round;
+        exit when v_round = 0 or v_count >= p_limit;
     end loop;
-    if v_count = p_limit then
-        perform pg_catalog.pg_notify('lifefile_webhook_events', 'more');
-    end if;
     return v_count;
 end
 $fn$;
@@ -738,6 +845,7 @@ $fn$;
 
 revoke execute on function private.lifefile_retry_delay(integer) from public;
 revoke execute on function private.carrier_tracking_url(text, text) from public;
+revoke execute on function private.match_lifefile_tracking(text, text, text) from public;
 revoke execute on function private.process_lifefile_event(uuid) from public;
 revoke execute on function private.try_process_lifefile_event(uuid) from public;
 revoke execute on function private.process_lifefile_events(integer) from public;

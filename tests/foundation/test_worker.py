@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -64,3 +65,31 @@ def test_worker_command_stops_cleanly_on_sigterm(database: TestDatabase) -> None
     assert process.stop(signal.SIGTERM) == 0, process.output
     process.wait_for_line("worker: SIGTERM received", timeout=0)
     process.wait_for_line("worker: stopped", timeout=0)
+
+
+def _stops_within(env: dict[str, str], seconds: float, ready: str) -> None:
+    process = CarehubProcess("worker", "--concurrency", "2", env=env)
+    process.wait_for_line(ready)
+    started = time.monotonic()
+    assert process.stop(signal.SIGTERM, timeout=30) == 0, process.output
+    assert time.monotonic() - started < seconds, process.output
+    process.wait_for_line("worker: stopped", timeout=0)
+
+
+def test_worker_stops_at_once_on_sigterm_while_backing_off_from_a_database_outage() -> None:
+    # Nothing listens on the port: every lane fails to connect and backs off (1 s, 2 s, 4 s ...).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    _stops_within({**os.environ, "DATABASE_URL": url}, 3.0, "retrying in")
+
+
+def test_worker_stops_at_once_on_sigterm_while_a_connection_attempt_hangs() -> None:
+    # A server that accepts connections and never answers: connecting hangs (until its timeout).
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(64)
+        port = black_hole.getsockname()[1]
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _stops_within({**os.environ, "DATABASE_URL": url}, 3.0, "worker: started")

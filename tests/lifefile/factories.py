@@ -173,7 +173,7 @@ def process_all(conn: psycopg.Connection) -> int:
         row = conn.execute("select private.process_lifefile_events(100)").fetchone()
         assert row is not None
         total += row[0]
-        if row[0] < 100:
+        if row[0] == 0:
             return total
 
 
