@@ -53,8 +53,9 @@ def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
     from app.jobs.lifefile import lifefile_jobs
     from app.jobs.scheduling import scheduling_jobs
+    from app.jobs.webhooks import webhook_jobs
 
-    return [*scheduling_jobs(), *lifefile_jobs()]
+    return [*scheduling_jobs(), *lifefile_jobs(), *webhook_jobs()]
 
 
 class Worker:
