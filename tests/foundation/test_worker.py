@@ -93,3 +93,41 @@ def test_worker_stops_at_once_on_sigterm_while_a_connection_attempt_hangs() -> N
         port = black_hole.getsockname()[1]
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         _stops_within({**os.environ, "DATABASE_URL": url}, 3.0, "worker: started")
+
+
+def test_a_slow_job_never_holds_up_a_queue_job(database: TestDatabase) -> None:
+    # The shape of a Twilio send stuck on the network beside Lifefile processing.
+    slow_started = threading.Event()
+    release = threading.Event()
+    fast_runs: list[float] = []
+
+    def slow(conn: psycopg.Connection) -> int:
+        slow_started.set()
+        release.wait(30)
+        return 0
+
+    def fast(conn: psycopg.Connection) -> int:
+        fast_runs.append(time.monotonic())
+        return 0
+
+    worker = Worker(
+        database.url,
+        [
+            Job("slow", slow, every=3600, queue=True),
+            Job("fast", fast, every=3600, channels=("fast_work",), queue=True),
+        ],
+        concurrency=2,
+    )
+    thread = threading.Thread(target=worker.run_forever)
+    thread.start()
+    try:
+        assert slow_started.wait(20)
+        assert wait_until(lambda: len(fast_runs) >= 2)  # one per lane at start
+        before = len(fast_runs)
+        database.connect().execute("notify fast_work")
+        assert wait_until(lambda: len(fast_runs) > before, timeout=5)
+    finally:
+        release.set()
+        worker.request_stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()

@@ -19,7 +19,7 @@ from app.config import ConfigError, RateLimit, Settings
 from app.jobs.webhooks import prune_rate_buckets
 from app.webhooks.inbox import client_address
 from app.webhooks.lifefile_auth import sign, verify_basic, verify_signature
-from tests.helpers import TestDatabase
+from tests.helpers import TestDatabase, run_together
 from tests.lifefile.factories import (
     PATH,
     SECRET,
@@ -268,3 +268,41 @@ def test_idle_rate_buckets_are_forgotten_by_the_worker(conn: psycopg.Connection)
     assert conn.execute("select bucket from private.webhook_rate_buckets").fetchall() == [
         ("lifefile:signed:b",)
     ]
+
+
+def test_token_bucket_refills_at_its_rate_and_a_refusal_takes_nothing(
+    conn: psycopg.Connection,
+) -> None:
+    def take() -> tuple[bool, float]:
+        row = conn.execute("select * from private.take_webhook_token('b', 3, 0.5)").fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    assert [take()[0] for _ in range(3)] == [True, True, True]
+    allowed, retry_after = take()
+    assert not allowed
+    assert 1.9 < retry_after <= 2.0
+    conn.execute(
+        "update private.webhook_rate_buckets set refilled_at = refilled_at - interval '2 s'"
+    )
+    assert take()[0]
+    assert not take()[0]
+
+
+def test_concurrent_requests_of_many_processes_share_one_bucket_exactly(
+    database: TestDatabase,
+) -> None:
+    connections = [database.connect() for _ in range(20)]
+
+    def take(index: int) -> bool:
+        row = (
+            connections[index]
+            .execute("select allowed from private.take_webhook_token('shared', 10, 0.001)")
+            .fetchone()
+        )
+        assert row is not None
+        return bool(row[0])
+
+    results = run_together(20, take)
+    assert results.count(True) == 10
+    assert results.count(False) == 10
