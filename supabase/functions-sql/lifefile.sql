@@ -539,8 +539,29 @@ begin
             when not v_tracking_terminal and v_rank > v_tracking_rank then v_status
             else t.current_status
         end,
-        external_order_id = coalesce(t.external_order_id, v_fields.order_id),
-        rx_number = coalesce(t.rx_number, v_fields.rx_number),
+        -- The event's ids fill gaps, unless another tracking row holds them: a Lifefile
+        -- order belongs to one prescription, and a copied id would make its events ambiguous.
+        external_order_id = coalesce(
+            t.external_order_id,
+            case
+                when not exists (
+                    select from public.prescription_tracking as o
+                    where o.external_order_id = v_fields.order_id and o.id <> t.id
+                ) then v_fields.order_id
+            end
+        ),
+        rx_number = coalesce(
+            t.rx_number,
+            case
+                when not exists (
+                    select from public.prescription_tracking as o
+                    where
+                        o.rx_number = v_fields.rx_number
+                        and o.pharmacy_id is not distinct from t.pharmacy_id
+                        and o.id <> t.id
+                ) then v_fields.rx_number
+            end
+        ),
         medication_name = coalesce(t.medication_name, v_fields.medication_name),
         quantity = coalesce(t.quantity, v_fields.quantity),
         -- The newest report's tracking details win; an older one only fills gaps.

@@ -201,3 +201,25 @@ def test_migration_names_existing_duplicates_and_how_to_resolve_them(
     assert str(first.prescription_id) in message
     assert str(second.prescription_id) in message
     assert "set it to null on the others" in (caught.value.diag.message_hint or "")
+
+
+def test_an_event_never_copies_an_id_another_prescription_holds(conn: psycopg.Connection) -> None:
+    ours = create_prescription_ticket(conn)
+    theirs = create_prescription_ticket(conn, order_id="LF-THEIRS")
+    receive(
+        conn,
+        data_push_element(
+            "Fulfillment", order_id="LF-THEIRS", orderReferenceId=str(ours.prescription_id)
+        ),
+    )
+    process_all(conn)
+    row = conn.execute(
+        "select external_order_id from public.prescription_tracking where ticket_id = %s",
+        [ours.ticket_id],
+    ).fetchone()
+    assert row == (None,)
+    # Their own events still find them alone.
+    [event_id] = receive(conn, event("SHIPPED", order_id="LF-THEIRS"))
+    process_all(conn)
+    assert event_status(conn, event_id) == "processed"
+    assert ticket_status(conn, theirs.ticket_id) == "shipped"
