@@ -76,6 +76,16 @@ def _is_trusted(text: str, trusted: Sequence[Network]) -> bool:
 
 
 @dataclass(frozen=True)
+class Inbox:
+    """One provider's inbox, as the shared path and the worker see it."""
+
+    provider: str  # "lifefile": names its rate-limit buckets and its log lines
+    channel: str  # the NOTIFY channel its worker job listens on
+    store_query: str  # stores one delivery: rows (event id, status, duplicate, error)
+    process_query: str  # processes up to %(batch_size)s due events; returns how many
+
+
+@dataclass(frozen=True)
 class RateDecision:
     allowed: bool
     retry_after: float = 0.0
@@ -102,6 +112,34 @@ def take_token(bucket: str, limit: RateLimit | None) -> RateDecision:
                 conn.autocommit = False
     assert row is not None
     return RateDecision(bool(row[0]), float(row[1] or 0.0))
+
+
+def admit(
+    spec: Inbox,
+    authenticated: bool,
+    client: str,
+    signed_limit: RateLimit | None,
+    refused_limit: RateLimit | None,
+) -> tuple[Response, int] | None:
+    """Take a token from the budget of the request's kind (signed, refused) for ``client``;
+    the response to send instead (429, or 503 for a signed request when the database is
+    unreachable), or None to go on. A refused request goes on to its 401 without a budget when
+    the database is unreachable: it is refused anyway."""
+    kind, limit = ("signed", signed_limit) if authenticated else ("refused", refused_limit)
+    try:
+        decision = take_token(f"{spec.provider}:{kind}:{client}", limit)
+    except DATABASE_DOWN as exc:
+        return unavailable(exc, f"{spec.provider} webhook") if authenticated else None
+    return None if decision.allowed else too_many_requests(decision)
+
+
+def store_and_wake(spec: Inbox, waker: WorkerWaker, params: dict[str, object]) -> list[tuple]:
+    """Store one delivery (committed on return) and wake the worker when it added an event to
+    process. Raises DATABASE_DOWN errors (the caller answers 503)."""
+    rows = store(spec.store_query, params)
+    if any(row[1] == "pending" and not row[2] for row in rows):
+        waker.wake()
+    return rows
 
 
 def error(status: int, name: str, detail: str, **extra: object) -> tuple[Response, int]:

@@ -51,6 +51,12 @@ _SECRET_HEADER = re.compile(r"authorization|cookie|secret|token|password|api-key
 blueprint = Blueprint("lifefile_webhook", __name__)
 log = logging.getLogger(__name__)
 queries = load_queries("lifefile.sql")
+INBOX = inbox.Inbox(
+    provider="lifefile",
+    channel=CHANNEL,
+    store_query=queries.receive_lifefile_delivery,
+    process_query=queries.process_lifefile_events,
+)
 
 
 @dataclass
@@ -219,19 +225,15 @@ def receive() -> tuple[Response, int]:
         timestamp=request.headers.get(TIMESTAMP_HEADER),
         authorization=request.headers.get("Authorization"),
     )
-    kind, limit = (
-        ("signed", settings.lifefile_rate_limit)
-        if result.ok
-        else ("refused", settings.lifefile_unauthenticated_rate_limit)
+    refusal = inbox.admit(
+        INBOX,
+        result.ok,
+        client,
+        settings.lifefile_rate_limit,
+        settings.lifefile_unauthenticated_rate_limit,
     )
-    try:
-        decision = inbox.take_token(f"lifefile:{kind}:{client}", limit)
-    except inbox.DATABASE_DOWN as exc:
-        if result.ok:
-            return inbox.unavailable(exc, "lifefile webhook")
-        decision = inbox.RateDecision(True)  # refused anyway
-    if not decision.allowed:
-        return inbox.too_many_requests(decision)
+    if refusal is not None:
+        return refusal
     if not result.ok:
         count = state.count_unauthorized()
         log.warning(
@@ -262,11 +264,9 @@ def receive() -> tuple[Response, int]:
         "error": problem,
     }
     try:
-        rows = inbox.store(queries.receive_lifefile_delivery, params)
+        rows = inbox.store_and_wake(INBOX, state.waker, params)
     except inbox.DATABASE_DOWN as exc:
         return inbox.unavailable(exc, "lifefile webhook")
-    if any(row[1] == "pending" and not row[2] for row in rows):
-        state.waker.wake()
 
     summary = [{"id": str(r[0]), "status": r[1], "duplicate": r[2]} for r in rows]
     invalid = [r for r in rows if r[1] == "invalid"]
