@@ -135,20 +135,22 @@ def split_events(text: str) -> tuple[list[str] | None, str | None]:
 # Far deeper than any Lifefile event, far shallower than the parser's recursion limit (and
 # PostgreSQL's jsonb stack depth).
 MAX_DEPTH = 64
-_BRACKET_OR_STRING = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+# Every character belongs to one token (a string, terminated or not; a bracket; a run of
+# anything else), so the scan never starts again inside a string: linear in the body's length.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]|[^"\[\]{}]+')
 
 
 def _too_deep(text: str) -> bool:
-    """Whether brackets outside strings nest deeper than MAX_DEPTH (a linear scan, before any
+    """Whether brackets outside strings nest deeper than MAX_DEPTH (one linear scan, before any
     recursive parser sees the text)."""
     depth = 0
-    for match in _BRACKET_OR_STRING.finditer(text):
+    for match in _JSON_TOKEN.finditer(text):
         found = match.group()
-        if found in "[{":
+        if found in ("[", "{"):
             depth += 1
             if depth > MAX_DEPTH:
                 return True
-        elif found in "]}":
+        elif found in ("]", "}"):
             depth -= 1
     return False
 

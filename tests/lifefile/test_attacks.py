@@ -100,6 +100,21 @@ def test_signed_body_nested_100000_levels_is_400_and_stored_invalid(
     assert len(inbox(conn)) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'"\\' * (128 * 1024), b'"' + b"a" * (256 * 1024 - 1), b'["' * (128 * 1024)],
+    ids=["escaped-quotes", "unterminated-string", "open-strings"],
+)
+def test_hostile_bodies_are_judged_in_linear_time(
+    client: FlaskClient, conn: psycopg.Connection, body: bytes
+) -> None:
+    started = time.monotonic()
+    response = post_event(client, body)
+    assert response.status_code == 400
+    assert time.monotonic() - started < 5
+    assert [row["status"] for row in inbox(conn)] == ["invalid"]
+
+
 def test_timestamped_signature_replayed_as_a_body_only_one_is_refused(
     client: FlaskClient, conn: psycopg.Connection
 ) -> None:
