@@ -321,3 +321,14 @@ def test_concurrent_requests_of_many_processes_share_one_bucket_exactly(
     results = run_together(20, take)
     assert results.count(True) == 10
     assert results.count(False) == 10
+
+
+def test_refused_requests_budget_is_a_setting_of_its_own() -> None:
+    env = {"DATABASE_URL": "postgresql://x"}
+    assert Settings.from_env(env).lifefile_unauthenticated_rate_limit == RateLimit(60, 60.0)
+    tuned = {**env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT": "5/second"}
+    assert Settings.from_env(tuned).lifefile_unauthenticated_rate_limit == RateLimit(5, 1.0)
+    off = {**env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT": "off"}
+    assert Settings.from_env(off).lifefile_unauthenticated_rate_limit is None
+    with pytest.raises(ConfigError, match="LIFEFILE_UNAUTHENTICATED_RATE_LIMIT"):
+        Settings.from_env({**env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT": "lots"})
