@@ -47,6 +47,10 @@ class Job:
     channels: tuple[str, ...] = ()
     # A queue: `concurrency` lanes, each running again at once while it handles something.
     queue: bool = False
+    # The job opens its own transactions on the (autocommit) connection: a job that calls out
+    # (a Twilio send) claims in one, calls with none open, and records the result in another,
+    # so no lock or snapshot is held across the network.
+    own_transactions: bool = False
 
 
 def default_jobs() -> list[Job]:
@@ -136,11 +140,15 @@ class Worker:
         log.info("worker: stopped")
 
     def run_once(self, conn: psycopg.Connection, job: Job) -> int | None:
-        """Run ``job`` in a transaction of its own; errors are logged, never raised."""
+        """Run ``job`` in a transaction of its own (unless it opens its own); errors are logged,
+        never raised."""
         started = time.perf_counter()
         try:
-            with conn.transaction():
+            if job.own_transactions:
                 handled = job.run(conn)
+            else:
+                with conn.transaction():
+                    handled = job.run(conn)
         except psycopg.OperationalError:
             raise
         except Exception:

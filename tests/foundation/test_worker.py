@@ -59,6 +59,24 @@ def test_a_failing_job_is_rolled_back_and_the_worker_goes_on(database: TestDatab
     assert conn.execute("select count(*) from public.job_log").fetchone() == (0,)
 
 
+def test_a_job_with_its_own_transactions_keeps_what_it_committed(database: TestDatabase) -> None:
+    conn = database.connect()
+    conn.execute("create table public.job_log (n int)")
+    conn.execute("alter table public.job_log enable row level security")
+
+    def claim_then_fail(job_conn: psycopg.Connection) -> int:
+        with job_conn.transaction():
+            job_conn.execute("insert into public.job_log values (1)")
+        assert not job_conn.info.transaction_status  # nothing open across the "call out"
+        raise RuntimeError("the provider timed out")
+
+    worker = Worker(database.url, [])
+    with psycopg.connect(database.url, autocommit=True) as job_conn:
+        job = Job("sends", claim_then_fail, every=1, own_transactions=True)
+        assert worker.run_once(job_conn, job) is None
+    assert conn.execute("select count(*) from public.job_log").fetchone() == (1,)
+
+
 def test_worker_command_stops_cleanly_on_sigterm(database: TestDatabase) -> None:
     process = CarehubProcess("worker", env={**os.environ, "DATABASE_URL": database.url})
     process.wait_for_line("worker: started")  # signal handlers are in place by then
