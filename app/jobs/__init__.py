@@ -224,12 +224,18 @@ class Worker:
                     if self._listening.is_set():
                         self._wake_all()  # reconnected: what was notified while nobody listened
                     self._listening.set()
+                    turn = 0
                     while not self.stop.is_set():
                         for notify in listener.notifies(timeout=LISTEN_SECONDS):
+                            turn += 1
                             for job in self.jobs:
                                 if notify.channel in job.channels:
-                                    for wake in self._wakes[job.name]:
-                                        wake.set()
+                                    # One lane per notification, in turn: waking every lane
+                                    # for a few new events only makes them race for those.
+                                    # A lane that finds work runs again until the queue is
+                                    # empty, so a backlog keeps every woken lane busy.
+                                    wakes = self._wakes[job.name]
+                                    wakes[turn % len(wakes)].set()
             except psycopg.OperationalError as exc:
                 if self.stop.is_set():
                     return
