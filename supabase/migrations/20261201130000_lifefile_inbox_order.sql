@@ -522,13 +522,6 @@ begin
     from public.ticket_statuses as s
     where s.ticket_type = 'prescription' and s.status = v_tracking.current_status;
 
-    -- When the status was reached, as Lifefile says (the earliest report wins); set before the
-    -- ticket moves, so the tracking trigger's own clock does not stand in for it.
-    execute pg_catalog.format(
-        'update public.prescription_tracking set %1$I = least(%1$I, $1) where id = $2',
-        v_status || '_at'
-    ) using v_occurred, v_tracking.id;
-
     if v_ticket_terminal then
         v_note := pg_catalog.format('ticket already %s: recorded only', v_ticket.status);
     elsif v_rank <= v_ticket_rank then
@@ -552,12 +545,71 @@ begin
         perform pg_catalog.set_config('app.source', coalesce(v_source, ''), true);
     end if;
 
+    -- One update of the tracking row (the ticket's own tracking trigger leaves it alone for
+    -- app.source 'lifefile'). The newest report's tracking details win; an older one only
+    -- fills gaps. The time the status was reached is Lifefile's (the earliest report wins).
     v_is_newest := v_tracking.last_event_at is null or v_occurred >= v_tracking.last_event_at;
+    if v_is_newest then
+        v_tracking.tracking_number := coalesce(
+            v_fields.tracking_number, v_tracking.tracking_number
+        );
+        v_tracking.carrier := coalesce(v_fields.carrier, v_tracking.carrier);
+        v_tracking.estimated_delivery := coalesce(
+            v_fields.estimated_delivery, v_tracking.estimated_delivery
+        );
+        v_tracking.tracking_url := coalesce(v_fields.tracking_url, v_tracking.tracking_url);
+    else
+        v_tracking.tracking_number := coalesce(
+            v_tracking.tracking_number, v_fields.tracking_number
+        );
+        v_tracking.carrier := coalesce(v_tracking.carrier, v_fields.carrier);
+        v_tracking.estimated_delivery := coalesce(
+            v_tracking.estimated_delivery, v_fields.estimated_delivery
+        );
+        v_tracking.tracking_url := coalesce(v_tracking.tracking_url, v_fields.tracking_url);
+    end if;
+    v_tracking.tracking_url := coalesce(
+        v_tracking.tracking_url,
+        private.carrier_tracking_url(v_tracking.carrier, v_tracking.tracking_number)
+    );
     update public.prescription_tracking as t
     set
         current_status = case
             when not v_tracking_terminal and v_rank > v_tracking_rank then v_status
             else t.current_status
+        end,
+        sent_at = case when v_status = 'sent' then least(t.sent_at, v_occurred) else t.sent_at end,
+        received_at = case
+            when v_status = 'received' then least(t.received_at, v_occurred) else t.received_at
+        end,
+        processing_at = case
+            when v_status = 'processing' then least(t.processing_at, v_occurred)
+            else t.processing_at
+        end,
+        ready_at = case
+            when v_status = 'ready' then least(t.ready_at, v_occurred) else t.ready_at
+        end,
+        shipped_at = case
+            when v_status = 'shipped' then least(t.shipped_at, v_occurred) else t.shipped_at
+        end,
+        out_for_delivery_at = case
+            when v_status = 'out_for_delivery' then least(t.out_for_delivery_at, v_occurred)
+            else t.out_for_delivery_at
+        end,
+        delivered_at = case
+            when v_status = 'delivered' then least(t.delivered_at, v_occurred)
+            else t.delivered_at
+        end,
+        completed_at = case
+            when v_status = 'completed' then least(t.completed_at, v_occurred)
+            else t.completed_at
+        end,
+        cancelled_at = case
+            when v_status = 'cancelled' then least(t.cancelled_at, v_occurred)
+            else t.cancelled_at
+        end,
+        failed_at = case
+            when v_status = 'failed' then least(t.failed_at, v_occurred) else t.failed_at
         end,
         -- The event's ids fill gaps, unless another tracking row holds them: a Lifefile
         -- order belongs to one prescription, and a copied id would make its events ambiguous.
@@ -584,28 +636,12 @@ begin
         ),
         medication_name = coalesce(t.medication_name, v_fields.medication_name),
         quantity = coalesce(t.quantity, v_fields.quantity),
-        -- The newest report's tracking details win; an older one only fills gaps.
-        tracking_number = case
-            when v_is_newest then coalesce(v_fields.tracking_number, t.tracking_number)
-            else coalesce(t.tracking_number, v_fields.tracking_number)
-        end,
-        carrier = case
-            when v_is_newest then coalesce(v_fields.carrier, t.carrier)
-            else coalesce(t.carrier, v_fields.carrier)
-        end,
-        estimated_delivery = case
-            when v_is_newest then coalesce(v_fields.estimated_delivery, t.estimated_delivery)
-            else coalesce(t.estimated_delivery, v_fields.estimated_delivery)
-        end,
-        tracking_url = case
-            when v_is_newest then coalesce(v_fields.tracking_url, t.tracking_url)
-            else coalesce(t.tracking_url, v_fields.tracking_url)
-        end,
+        tracking_number = v_tracking.tracking_number,
+        carrier = v_tracking.carrier,
+        estimated_delivery = v_tracking.estimated_delivery,
+        tracking_url = v_tracking.tracking_url,
         last_event_at = greatest(t.last_event_at, v_occurred)
     where t.id = v_tracking.id;
-    update public.prescription_tracking as t
-    set tracking_url = private.carrier_tracking_url(t.carrier, t.tracking_number)
-    where t.id = v_tracking.id and t.tracking_url is null and t.tracking_number is not null;
 
     insert into public.prescription_status_events (
         ticket_id, tracking_id, webhook_event_id, status, previous_status, external_status,
