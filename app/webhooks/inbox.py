@@ -26,6 +26,7 @@ import ipaddress
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,33 @@ class RateDecision:
     retry_after: float = 0.0
 
 
+class LocalBuckets:
+    """Token buckets per client in this process, in front of the shared ones for refused
+    requests: with the same limit, a client this process alone has seen over it is over it
+    everywhere, so a junk flood is answered 429 without a database round trip (and never
+    takes the pool connections genuine deliveries need)."""
+
+    def __init__(self, limit: RateLimit, max_clients: int = 10_000):
+        self.rate = limit.per_second
+        self.capacity = float(limit.count)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float | None = None) -> RateDecision:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.pop(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
+            self._buckets[client] = (tokens, now)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)  # forget the least recently seen client
+        return RateDecision(allowed, 0.0 if allowed else (1.0 - tokens) / self.rate)
+
+
 def take_token(bucket: str, limit: RateLimit | None) -> RateDecision:
     """One token from the shared bucket ``bucket`` (one autocommit call); ``limit`` None means
     unlimited. Raises what the pool raises when the database is unreachable."""
@@ -120,12 +148,18 @@ def admit(
     client: str,
     signed_limit: RateLimit | None,
     refused_limit: RateLimit | None,
+    refused_here: LocalBuckets | None = None,
 ) -> tuple[Response, int] | None:
     """Take a token from the budget of the request's kind (signed, refused) for ``client``;
     the response to send instead (429, or 503 for a signed request when the database is
     unreachable), or None to go on. A refused request goes on to its 401 without a budget when
-    the database is unreachable: it is refused anyway."""
+    the database is unreachable: it is refused anyway. ``refused_here`` (this process's buckets
+    with ``refused_limit``) answers a junk flood before the database is asked."""
     kind, limit = ("signed", signed_limit) if authenticated else ("refused", refused_limit)
+    if not authenticated and refused_here is not None:
+        local = refused_here.allow(client)
+        if not local.allowed:
+            return too_many_requests(local)
     try:
         decision = take_token(f"{spec.provider}:{kind}:{client}", limit)
     except DATABASE_DOWN as exc:

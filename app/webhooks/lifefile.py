@@ -62,6 +62,7 @@ INBOX = inbox.Inbox(
 @dataclass
 class LifefileState:
     settings: Settings
+    refused_here: inbox.LocalBuckets | None = None
     unauthorized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     waker: inbox.WorkerWaker = field(default_factory=lambda: inbox.WorkerWaker(CHANNEL))
@@ -73,7 +74,10 @@ class LifefileState:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION_KEY] = LifefileState(settings)
+    refused_limit = settings.lifefile_unauthenticated_rate_limit
+    app.extensions[EXTENSION_KEY] = LifefileState(
+        settings, inbox.LocalBuckets(refused_limit) if refused_limit else None
+    )
     features = app.extensions.setdefault(FEATURES_KEY, {})
     if settings.lifefile_configured:
         methods = auth_methods(settings)
@@ -233,6 +237,7 @@ def receive() -> tuple[Response, int]:
         client,
         settings.lifefile_rate_limit,
         settings.lifefile_unauthenticated_rate_limit,
+        state.refused_here,
     )
     if refusal is not None:
         return refusal

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from app.config import ConfigError, RateLimit, Settings
 from app.jobs.webhooks import prune_rate_buckets
-from app.webhooks.inbox import client_address
+from app.webhooks.inbox import LocalBuckets, client_address
 from app.webhooks.lifefile_auth import sign, verify_basic, verify_signature
 from tests.helpers import TestDatabase, run_together
 from tests.lifefile.factories import (
@@ -332,3 +332,30 @@ def test_refused_requests_budget_is_a_setting_of_its_own() -> None:
     assert Settings.from_env(off).lifefile_unauthenticated_rate_limit is None
     with pytest.raises(ConfigError, match="LIFEFILE_UNAUTHENTICATED_RATE_LIMIT"):
         Settings.from_env({**env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT": "lots"})
+
+
+def test_a_junk_flood_past_its_budget_is_refused_without_asking_the_database(
+    database: TestDatabase, conn: psycopg.Connection
+) -> None:
+    with lifefile_app(database.url, lifefile_unauthenticated_rate_limit=RateLimit(2, 60.0)) as app:
+        client = app.test_client()
+        codes = [
+            client.post(PATH, data=BODY, headers=signed_headers(BODY, secret="x")).status_code
+            for _ in range(3)
+        ]
+        app.extensions["carehub.pool"].close()  # the database is now out of reach
+        flood = client.post(PATH, data=BODY, headers=signed_headers(BODY, secret="x"))
+    assert codes == [401, 401, 429]
+    assert flood.status_code == 429
+
+
+def test_local_buckets_allow_a_burst_then_refill_per_client() -> None:
+    buckets = LocalBuckets(RateLimit(3, 1.0))
+    assert [buckets.allow("a", now=100.0).allowed for _ in range(4)] == [True, True, True, False]
+    assert 0 < buckets.allow("a", now=100.0).retry_after <= 1.0
+    assert buckets.allow("b", now=100.0).allowed  # another client has its own bucket
+    assert buckets.allow("a", now=100.5).allowed  # tokens come back at 3 a second
+    small = LocalBuckets(RateLimit(1, 60.0), max_clients=2)
+    for client in ("a", "b", "c"):
+        small.allow(client, now=0.0)
+    assert len(small._buckets) == 2
