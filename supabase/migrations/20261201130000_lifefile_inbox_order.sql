@@ -10,9 +10,14 @@ comment on column private.lifefile_webhook_events.order_key is
 'The order an event is about (Lifefile order id, else rx number, else orderReferenceId): the '
 'events of one order are processed in arrival order.';
 
-update private.lifefile_webhook_events
-set order_key = coalesce(order_id, rx_number, nullif(btrim(payload ->> 'orderReferenceId'), ''))
-where payload is not null;
+-- Only waiting events need it (the order of processed ones is history): a short update even on
+-- a large inbox.
+update private.lifefile_webhook_events as e
+set order_key = (
+    select coalesce(f.order_id, f.rx_number, f.order_reference)
+    from private.lifefile_event_fields(e.payload) as f
+)
+where e.status in ('pending', 'unmatched') and e.payload is not null;
 
 -- The worker's "no earlier waiting event of this order" check reads only waiting events.
 create index lifefile_webhook_events_waiting_order_idx

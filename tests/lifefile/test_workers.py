@@ -10,7 +10,7 @@ import time
 
 import psycopg
 
-from tests.helpers import CarehubProcess, TestDatabase, create_provider, create_user
+from tests.helpers import MIGRATIONS, CarehubProcess, TestDatabase, create_provider, create_user
 
 ORDERS = 500
 # Each order's statuses, in the order Lifefile reports them: 6 x 500 = 3,000 events.
@@ -119,3 +119,21 @@ def test_three_workers_process_3000_interleaved_events_once_each_in_order(
     assert conn.execute(
         "select status, count(*) from public.healthcare_tickets group by status"
     ).fetchall() == [("delivered", ORDERS)]
+
+
+def test_the_migration_gives_waiting_events_their_order_key(conn: psycopg.Connection) -> None:
+    texts = [
+        json.dumps({"orderId": "LF-K", "rxStatus": "RECEIVED"}),
+        json.dumps({"rxNumber": "RX-K", "rxStatus": "RECEIVED"}),
+        json.dumps({"orderReferenceId": "ref-k", "rxStatus": "RECEIVED"}),
+    ]
+    conn.execute(
+        "select private.receive_lifefile_delivery(%s, '{}', 'test', %s, null)",
+        ["[" + ",".join(texts) + "]", texts],
+    )
+    conn.execute("update private.lifefile_webhook_events set order_key = null")
+    text = (MIGRATIONS / "20261201130000_lifefile_inbox_order.sql").read_text()
+    start = text.index("update private.lifefile_webhook_events as e")
+    conn.execute(text[start : text.index(";", start)])
+    keys = conn.execute("select order_key from private.lifefile_webhook_events order by seq")
+    assert keys.fetchall() == [("LF-K",), ("RX-K",), ("ref-k",)]
