@@ -6,7 +6,9 @@ The pushes are for ORDERS sent prescription tickets (each order's statuses in tu
 match and move tickets, write tracking, history, timeline and notifications). Once a second the
 backlog (pending events) is sampled. Reported, from the same run: the service's stored events/s
 (202s over the offered phase), the workers' processed events/s over the same phase, the backlog
-(max, at the end) and the time to drain what was left.
+(max, at the end) and the time to drain what was left. Then the workers' capacity alone: a
+backlog of DRAIN events for fresh orders stored at once, and how fast the same workers drain it
+with the service idle (on a shared two-core machine, service and workers split the CPU).
 Target: backlog bounded (no growth over the run); worker throughput >= stored events/s.
 """
 
@@ -40,6 +42,7 @@ CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", 2))
 RATE = float(os.environ.get("BENCH_WORKER_RATE", 400))
 SECONDS = float(os.environ.get("BENCH_WORKER_SECONDS", 60))
 ORDERS = 3000
+DRAIN = 3000  # fresh orders W-ORDERS … for the capacity phase
 STEPS = ["RECEIVED", "PROCESSING", "READY_FOR_PICKUP", "SHIPPED", "OUT_FOR_DELIVERY", "DELIVERED"]
 
 SETUP = """
@@ -114,10 +117,36 @@ class Sampler(threading.Thread):
             self.samples.append((time.perf_counter(), *self.count()))
 
 
+def measure_capacity(url: str) -> None:
+    texts = [
+        json.dumps({"orderId": f"W-{ORDERS + n}", "rxStatus": "RECEIVED"}) for n in range(DRAIN)
+    ]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "select count(*) from private.receive_lifefile_delivery(%s, '{}', 'bench', %s, null)",
+            ["[" + ",".join(texts) + "]", texts],
+        )
+        started = time.perf_counter()
+        conn.execute("select pg_notify('lifefile_webhook_events', 'bench')")
+        while True:
+            row = conn.execute(
+                "select count(*) from private.lifefile_webhook_events where status = 'pending'"
+            ).fetchone()
+            if row == (0,):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    print(
+        f"capacity alone: {WORKERS} workers x {CONCURRENCY} lanes drained {DRAIN} events "
+        f"(each moving a ticket) in {elapsed:.2f} s = {DRAIN / elapsed:.0f}/s, service idle",
+        flush=True,
+    )
+
+
 def main() -> None:
     with migrated_cluster() as bench:
         with psycopg.connect(bench.url, autocommit=True) as conn:
-            conn.execute(SETUP.replace("{orders}", str(ORDERS)))
+            conn.execute(SETUP.replace("{orders}", str(ORDERS + DRAIN)))
         port = free_port()
         server = start_server(bench.url, port, "off")
         env = {**os.environ, "DATABASE_URL": bench.url}
@@ -199,6 +228,7 @@ def main() -> None:
                 f">= stored {stored / elapsed:.0f}/s: {'met' if keeping_up else 'NOT met'}",
                 flush=True,
             )
+            measure_capacity(bench.url)
         finally:
             sampler.stop.set()
             for process in [server, *workers]:

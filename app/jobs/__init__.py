@@ -198,7 +198,12 @@ class Worker:
                             with self._busy_lock:
                                 self._busy.discard(name)
                         if job.queue and handled:
-                            continue  # more may wait: a queue is drained before it sleeps
+                            # More may wait: drain the queue before sleeping, and call the next
+                            # lane in, so a backlog spreads over every lane while a trickle
+                            # keeps the others asleep.
+                            siblings = self._wakes[job.name]
+                            siblings[(siblings.index(wake) + 1) % len(siblings)].set()
+                            continue
                         wake.wait(job.every)
             except psycopg.OperationalError as exc:
                 if self.stop.is_set():
@@ -232,8 +237,7 @@ class Worker:
                                 if notify.channel in job.channels:
                                     # One lane per notification, in turn: waking every lane
                                     # for a few new events only makes them race for those.
-                                    # A lane that finds work runs again until the queue is
-                                    # empty, so a backlog keeps every woken lane busy.
+                                    # A lane that finds work calls the next one in.
                                     wakes = self._wakes[job.name]
                                     wakes[turn % len(wakes)].set()
             except psycopg.OperationalError as exc:
