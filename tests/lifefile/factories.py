@@ -47,14 +47,17 @@ def create_prescription_ticket(
     send: bool = True,
     medication: str = "Amoxicillin 500 mg",
     quantity: int = 30,
+    pharmacy: uuid.UUID | None = None,
 ) -> PrescriptionTicket:
-    """A doctor's prescription ticket for a patient at a pharmacy, sent unless ``send`` is
-    false; the prescription carries Lifefile's order id and rx number when given."""
+    """A doctor's prescription ticket for a patient at a pharmacy (a new one unless
+    ``pharmacy`` is given), sent unless ``send`` is false; the prescription carries Lifefile's
+    order id and rx number when given."""
     patient = create_user(conn, "patient", full_name="Pat Patient")
     doctor = create_user(conn, "doctor", full_name="Dr Who")
     pharmacist = create_user(conn, "pharmacist", full_name="Phil Pharmacist")
     practice = create_provider(conn, "doctor", owner=doctor)
-    pharmacy = create_provider(conn, "pharmacy", owner=pharmacist)
+    if pharmacy is None:
+        pharmacy = create_provider(conn, "pharmacy", owner=pharmacist)
     prescription_id = _one(
         conn,
         "insert into public.prescriptions (doctor_id, pharmacy_id, patient_id, medications,"

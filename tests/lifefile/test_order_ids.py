@@ -62,16 +62,7 @@ def test_rx_number_is_unique_per_pharmacy_among_live_prescriptions(
     # The same rx number at another pharmacy is another order.
     set_ids(conn, other.prescription_id, rx_number="RX-1")
     # At the same pharmacy it is refused, for the system too.
-    same = create_prescription_ticket(conn, send=False)
-    conn.execute(
-        "update public.prescriptions set pharmacy_id = %s where id = %s",
-        [victim.pharmacy, same.prescription_id],
-    )
-    conn.execute(
-        "update public.healthcare_tickets set secondary_provider_id = %s, status = 'sent'"
-        " where id = %s",
-        [victim.pharmacy, same.ticket_id],
-    )
+    same = create_prescription_ticket(conn, pharmacy=victim.pharmacy)
     with pytest.raises(psycopg.errors.UniqueViolation, match="rx number"):
         set_ids(conn, same.prescription_id, rx_number="RX-1")
 
