@@ -13,10 +13,11 @@ comment on column private.lifefile_webhook_events.order_key is
 -- Only waiting events need it (the order of processed ones is history): a short update even on
 -- a large inbox.
 update private.lifefile_webhook_events as e
-set order_key = (
-    select coalesce(f.order_id, f.rx_number, f.order_reference)
-    from private.lifefile_event_fields(e.payload) as f
-)
+set
+    order_key = (
+        select coalesce(f.order_id, f.rx_number, f.order_reference)
+        from private.lifefile_event_fields(e.payload) as f
+    )
 where e.status in ('pending', 'unmatched') and e.payload is not null;
 
 -- The worker's "no earlier waiting event of this order" check reads only waiting events.
