@@ -247,7 +247,8 @@ def attach_file(
     name = f"{ticket}/{folder}/{file_name}"
     conn.execute(
         "insert into storage.objects (bucket_id, name, owner, owner_id, metadata)"
-        " values ('ticket-files', %s, %s, %s, jsonb_build_object('size', 1234, 'mimetype', %s))",
+        " values ('ticket-files', %s, %s, %s,"
+        " jsonb_build_object('size', 1234, 'mimetype', %s::text))",
         [name, uploader, str(uploader), mimetype],
     )
     row = conn.execute(
