@@ -92,46 +92,6 @@ begin
 end
 $fn$;
 
--- Whether the caller is a party to the ticket prescription p_prescription_id is linked to.
-create or replace function private.is_prescription_ticket_party(p_prescription_id uuid)
-returns boolean
-language sql stable
-security definer
-set search_path = ''
-as $fn$
-    select exists (
-        select from public.healthcare_tickets as t
-        where
-            t.prescription_id = p_prescription_id
-            and pg_catalog.cardinality(private.caller_ticket_roles(
-                t.ticket_type, t.status, t.patient_id, t.primary_provider_id,
-                t.secondary_provider_id
-            )) > 0
-    )
-$fn$;
-
--- Whether the caller may read prescription p_prescription_id (for its items): as its doctor,
--- its patient, its pharmacy once sent, an admin, or a party to its ticket.
-create or replace function private.can_read_prescription(p_prescription_id uuid)
-returns boolean
-language sql stable
-security definer
-set search_path = ''
-as $fn$
-    select exists (
-        select from public.prescriptions as rx
-        where
-            rx.id = p_prescription_id
-            and (
-                rx.doctor_id = (select auth.uid())
-                or rx.patient_id = (select auth.uid())
-                or (rx.sent_at is not null and private.is_provider_member(rx.pharmacy_id))
-                or private.is_admin()
-                or private.is_prescription_ticket_party(rx.id)
-            )
-    )
-$fn$;
-
 -- Whether the caller wrote prescription p_prescription_id.
 create or replace function private.is_prescribing_doctor(p_prescription_id uuid)
 returns boolean
@@ -148,11 +108,7 @@ $fn$;
 revoke execute on function private.freeze_sent_prescription() from public;
 revoke execute on function private.freeze_sent_prescription_items() from public;
 revoke execute on function private.mark_prescription_sent() from public;
-revoke execute on function private.can_read_prescription(uuid) from public;
-revoke execute on function private.is_prescription_ticket_party(uuid) from public;
 revoke execute on function private.is_prescribing_doctor(uuid) from public;
-grant execute on function private.can_read_prescription(uuid) to authenticated, service_role;
-grant execute on function private.is_prescription_ticket_party(uuid) to authenticated, service_role;
 grant execute on function private.is_prescribing_doctor(uuid) to authenticated, service_role;
 
 drop trigger if exists freeze_sent_prescription on public.prescriptions;

@@ -826,8 +826,9 @@ $fn$;
 -- approve_reservation_request(p_request_id) returns reservation
 -- The practitioner (or the system) confirms a pending request whose hold has not expired; the
 -- hold becomes a confirmed reservation, which is returned.
--- Raises P0002 (no such request), CH008 (not the request's practitioner), CH006 (already
--- decided, or its hold expired).
+-- Raises CH008 (not the request's practitioner, or, to an API caller, no such request: the
+-- same answer, so it tells nobody which requests exist), P0002 (no such request, to the
+-- system), CH006 (already decided, or its hold expired).
 create or replace function private.approve_reservation_request(p_request_id uuid)
 returns public.reservation
 language plpgsql
@@ -842,14 +843,16 @@ begin
     from public.reservation_request as r
     where r.id = p_request_id
     for update;
-    if not found then
+    if not found and not private.is_api_request() then
         raise exception 'reservation request % does not exist', p_request_id
             using errcode = 'P0002';
-    elsif private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
-        then
-        raise exception 'only the practitioner of request % can approve it (CH008)',
+    elsif v_request.id is null or (
+        private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
+    ) then
+        raise exception 'reservation request % is not one you can approve (CH008)',
             p_request_id
-            using errcode = 'CH008';
+            using errcode = 'CH008',
+            hint = 'Only the practitioner of the request''s slot approves it; check the id.';
     elsif v_request.status <> 'pending' then
         raise exception 'request % is already % (CH006)', p_request_id, v_request.status
             using errcode = 'CH006', hint = 'Only pending requests can be approved.';
@@ -866,8 +869,8 @@ $fn$;
 
 -- reject_reservation_request(p_request_id, p_reason) returns reservation_request
 -- The practitioner (or the system) declines a pending request; its hold is released.
--- Raises P0002 (no such request), CH008 (not the request's practitioner), CH006 (already
--- decided).
+-- Raises CH008 (not the request's practitioner, or, to an API caller, no such request),
+-- P0002 (no such request, to the system), CH006 (already decided).
 create or replace function private.reject_reservation_request(
     p_request_id uuid, p_reason text default null
 )
@@ -883,14 +886,16 @@ begin
     from public.reservation_request as r
     where r.id = p_request_id
     for update;
-    if not found then
+    if not found and not private.is_api_request() then
         raise exception 'reservation request % does not exist', p_request_id
             using errcode = 'P0002';
-    elsif private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
-        then
-        raise exception 'only the practitioner of request % can reject it (CH008)',
+    elsif v_request.id is null or (
+        private.is_api_request() and v_request.profile_id is distinct from (select auth.uid())
+    ) then
+        raise exception 'reservation request % is not one you can reject (CH008)',
             p_request_id
-            using errcode = 'CH008';
+            using errcode = 'CH008',
+            hint = 'Only the practitioner of the request''s slot rejects it; check the id.';
     elsif v_request.status <> 'pending' then
         raise exception 'request % is already % (CH006)', p_request_id, v_request.status
             using errcode = 'CH006', hint = 'Only pending requests can be rejected.';
@@ -906,8 +911,8 @@ $fn$;
 -- cancel_reservation(p_reservation_id, p_reason) returns reservation
 -- The practitioner, the reservation's patient or the system cancels a confirmed reservation;
 -- its place is released.
--- Raises P0002 (no such reservation), CH008 (neither its practitioner nor its patient), CH001
--- (not confirmed).
+-- Raises CH008 (neither its practitioner nor its patient, or, to an API caller, no such
+-- reservation), P0002 (no such reservation, to the system), CH001 (not confirmed).
 create or replace function private.cancel_reservation(
     p_reservation_id uuid, p_reason text default null
 )
@@ -923,15 +928,17 @@ begin
     from public.reservation as r
     where r.id = p_reservation_id
     for update;
-    if not found then
+    if not found and not private.is_api_request() then
         raise exception 'reservation % does not exist', p_reservation_id
             using errcode = 'P0002';
-    elsif private.is_api_request()
+    elsif v_reservation.id is null or (
+        private.is_api_request()
         and (select auth.uid()) is distinct from v_reservation.profile_id
-        and (select auth.uid()) is distinct from v_reservation.patient_id then
-        raise exception 'only the practitioner or the patient of reservation % can cancel it '
-            '(CH008)', p_reservation_id
-            using errcode = 'CH008';
+        and (select auth.uid()) is distinct from v_reservation.patient_id
+    ) then
+        raise exception 'reservation % is not one you can cancel (CH008)', p_reservation_id
+            using errcode = 'CH008',
+            hint = 'Only the reservation''s practitioner or patient cancels it; check the id.';
     elsif v_reservation.status <> 'confirmed' then
         raise exception 'reservation % is %; only a confirmed reservation can be cancelled '
             '(CH001)', p_reservation_id, v_reservation.status
@@ -951,7 +958,8 @@ $fn$;
 -- account get a notification); its confirmed reservations are left alone: they still count in
 -- current_reservations, and a notice says how many stay (cancel them with cancel_reservation
 -- if the appointments cannot take place). Blocking a blocked slot changes nothing.
--- Raises P0002 (no such slot), CH008 (not the slot's practitioner).
+-- Raises CH008 (not the slot's practitioner, or, to an API caller, no such slot), P0002 (no
+-- such slot, to the system).
 create or replace function private.block_time_slot(p_slot_id uuid)
 returns public.time_slot
 language plpgsql
@@ -963,11 +971,13 @@ declare
     v_confirmed integer;
 begin
     select s.* into v_slot from public.time_slot as s where s.id = p_slot_id;
-    if not found then
+    if not found and not private.is_api_request() then
         raise exception 'time slot % does not exist', p_slot_id using errcode = 'P0002';
-    elsif private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid()) then
-        raise exception 'only the practitioner of time slot % can block it (CH008)', p_slot_id
-            using errcode = 'CH008';
+    elsif v_slot.id is null or (
+        private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid())
+    ) then
+        raise exception 'time slot % is not one you can block (CH008)', p_slot_id
+            using errcode = 'CH008', hint = 'Only the slot''s practitioner blocks it; check the id.';
     end if;
     -- Lock order of the booking functions: requests first, then their slot. A request that
     -- arrives once the slot is locked waits, then finds it blocked (CH005).
@@ -1022,7 +1032,8 @@ $fn$;
 -- unblock_time_slot(p_slot_id) returns time_slot
 -- The practitioner (or the system) returns a blocked slot to booking; its status becomes what
 -- its time and places say (available, or expired once started).
--- Raises P0002 (no such slot), CH008 (not the slot's practitioner).
+-- Raises CH008 (not the slot's practitioner, or, to an API caller, no such slot), P0002 (no
+-- such slot, to the system).
 create or replace function private.unblock_time_slot(p_slot_id uuid)
 returns public.time_slot
 language plpgsql
@@ -1033,11 +1044,14 @@ declare
     v_slot public.time_slot;
 begin
     select s.* into v_slot from public.time_slot as s where s.id = p_slot_id for update;
-    if not found then
+    if not found and not private.is_api_request() then
         raise exception 'time slot % does not exist', p_slot_id using errcode = 'P0002';
-    elsif private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid()) then
-        raise exception 'only the practitioner of time slot % can unblock it (CH008)', p_slot_id
-            using errcode = 'CH008';
+    elsif v_slot.id is null or (
+        private.is_api_request() and v_slot.profile_id is distinct from (select auth.uid())
+    ) then
+        raise exception 'time slot % is not one you can unblock (CH008)', p_slot_id
+            using errcode = 'CH008',
+            hint = 'Only the slot''s practitioner unblocks it; check the id.';
     end if;
     update public.time_slot as s set status = 'available'
     where s.id = p_slot_id

@@ -69,42 +69,6 @@ as $fn$
     ], null)
 $fn$;
 
--- The caller's roles on a ticket known only by its type, status and parties (kept for callers
--- that have no row at hand; prefer caller_ticket_roles(ticket)). Without sent_at it errs on the
--- side of hiding: the fulfiller of a drafted ticket counts only at a status that is neither the
--- draft nor cancelled (a cancelled draft may never have been sent).
-create or replace function private.caller_ticket_roles(
-    p_ticket_type text,
-    p_status text,
-    p_patient_id uuid,
-    p_primary_provider_id uuid,
-    p_secondary_provider_id uuid
-)
-returns text[]
-language sql stable
-security definer
-set search_path = ''
-as $fn$
-    select array_remove(array[
-        case when p_patient_id = (select auth.uid()) then 'patient' end,
-        case when private.is_provider_member(p_primary_provider_id) then 'primary' end,
-        case
-            when exists (
-                select from public.ticket_types as tt
-                where
-                    tt.ticket_type = p_ticket_type
-                    and (
-                        not tt.starts_as_draft
-                        or p_status not in (tt.initial_status, 'cancelled')
-                    )
-            )
-            and private.is_provider_member(p_secondary_provider_id)
-                then 'secondary'
-        end,
-        case when private.is_admin() then 'admin' end
-    ], null)
-$fn$;
-
 -- Whether provider p_provider_id may take a ticket that needs p_required_kind (and, when the
 -- ticket has a category and the provider lists expertise, has that category among it).
 create or replace function private.provider_can_claim(
@@ -335,7 +299,6 @@ revoke execute on function private.is_system_actor() from public;
 revoke execute on function private.request_source() from public;
 revoke execute on function private.fulfiller_is_party(timestamptz) from public;
 revoke execute on function private.caller_ticket_roles(public.healthcare_tickets) from public;
-revoke execute on function private.caller_ticket_roles(text, text, uuid, uuid, uuid) from public;
 revoke execute on function private.provider_can_claim(uuid, text, text) from public;
 revoke execute on function private.caller_can_claim(text, text, text, text) from public;
 revoke execute on function private.caller_can_prescribe() from public;
@@ -353,9 +316,6 @@ grant execute on function private.request_source() to authenticated, service_rol
 grant execute on function private.fulfiller_is_party(timestamptz) to authenticated, service_role;
 grant execute on function private.caller_ticket_roles(
     public.healthcare_tickets
-) to authenticated, service_role;
-grant execute on function private.caller_ticket_roles(
-    text, text, uuid, uuid, uuid
 ) to authenticated, service_role;
 grant execute on function private.provider_can_claim(
     uuid, text, text

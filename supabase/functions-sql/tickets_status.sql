@@ -201,10 +201,7 @@ begin
     v_changed := coalesce(v_changed, '{}');
 
     if not v_system then
-        v_roles := private.caller_ticket_roles(
-            old.ticket_type, old.status, old.patient_id, old.primary_provider_id,
-            old.secondary_provider_id
-        );
+        v_roles := private.caller_ticket_roles(old);
         v_protected := array(
             select c from pg_catalog.unnest(v_changed) as c
             where c in (

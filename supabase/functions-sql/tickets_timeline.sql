@@ -16,14 +16,7 @@ as $fn$
         case when (select auth.uid()) is not null then (
             select r.role
             from pg_catalog.unnest(
-                private.caller_ticket_roles(
-                    p_new.ticket_type, p_new.status, p_new.patient_id,
-                    p_new.primary_provider_id, p_new.secondary_provider_id
-                )
-                || private.caller_ticket_roles(
-                    p_old.ticket_type, p_old.status, p_old.patient_id,
-                    p_old.primary_provider_id, p_old.secondary_provider_id
-                )
+                private.caller_ticket_roles(p_new) || private.caller_ticket_roles(p_old)
             ) with ordinality as r (role, n)
             order by
                 exists (

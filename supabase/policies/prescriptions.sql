@@ -6,9 +6,10 @@ alter table public.prescriptions enable row level security;
 
 revoke all on public.prescriptions from anon, authenticated, service_role;
 grant select, delete on public.prescriptions to authenticated;
+-- Not id: a client-chosen id would answer 23505 for one that exists (access issue, rule 9).
 grant insert (
-    id, doctor_id, pharmacy_id, patient_id, appointment_id, medications, notes,
-    external_order_id, rx_number
+    doctor_id, pharmacy_id, patient_id, appointment_id, medications, notes, external_order_id,
+    rx_number
 ) on public.prescriptions to authenticated;
 grant update (
     doctor_id, pharmacy_id, patient_id, appointment_id, medications, notes, external_order_id,

@@ -1,6 +1,8 @@
 """Property: over random users, providers and tickets, a user reads a ticket if and only if
 they are a party to it, or it is open and they may claim it. Derandomised (the same examples on
-every run, in CI too), with an explicit example for each edge of visibility."""
+every run, in CI too), with an explicit example for each edge of visibility. Tickets are
+inserted by the system, terminal statuses included, and the model's rule of when the fulfiller
+became a party is checked against the row's sent_at too."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ FULFILLER = {
     "referral": "specialist",
     "counseling": "counselor",
 }
+# Terminal statuses included: the system may insert a ticket at any of them (a backfill).
 STATUSES = {
-    "prescription": ("created", "sent", "received", "cancelled"),
-    "consultation": ("requested", "accepted", "cancelled"),
-    "referral": ("created", "sent", "accepted", "declined", "cancelled"),
+    "prescription": ("created", "sent", "received", "cancelled", "delivered", "failed"),
+    "consultation": ("requested", "accepted", "cancelled", "declined", "completed"),
+    "referral": ("created", "sent", "accepted", "declined", "cancelled", "completed"),
     "counseling": ("open", "claimed", "scheduled", "closed"),
 }
 CLAIMABLE = {"consultation": "requested", "referral": "sent", "counseling": "open"}
@@ -95,16 +98,22 @@ def worlds(draw: st.DrawFn) -> tuple[list[bool], list[Provider], list[Ticket]]:
     return admins, providers, tickets
 
 
+def was_sent(ticket: Ticket) -> bool:
+    """Whether the ticket's fulfiller is a party (sent_at set): always for a type without a
+    draft; for a drafted one, once it left the draft for any status but cancelled, so one
+    inserted at 'cancelled' was never sent, and one inserted at any other terminal status was."""
+    return ticket.ticket_type not in DRAFTED or (
+        ticket.status not in ("created", "cancelled") or ticket.sent_first
+    )
+
+
 def may_read(user: int, ticket: Ticket, admins: list[bool], providers: list[Provider]) -> bool:
     if admins[user] or ticket.patient == user:
         return True
     if ticket.primary is not None and user in providers[ticket.primary].members:
         return True
     if ticket.secondary is not None:
-        sent = ticket.ticket_type not in DRAFTED or (
-            ticket.status not in ("created", "cancelled") or ticket.sent_first
-        )
-        return sent and user in providers[ticket.secondary].members
+        return was_sent(ticket) and user in providers[ticket.secondary].members
     if CLAIMABLE.get(ticket.ticket_type) != ticket.status:
         return False
     return any(
@@ -171,6 +180,41 @@ ANXIETY_COUNSELOR = Provider("counselor", True, ("anxiety",), frozenset({1}))
         [
             Ticket("referral", "cancelled", 0, 1, 0, None),
             Ticket("referral", "cancelled", 3, 1, 0, None, sent_first=True),
+        ],
+    )
+)
+# Inserted by the system straight at a terminal status: a prescription at 'cancelled' was never
+# sent (its pharmacy is no party), at 'delivered' or 'failed' it was; the same for a referral;
+# a consultation has no draft; a finished ticket without a fulfiller is open to nobody.
+@example(
+    world=(
+        NOBODY,
+        [PHARMACY, DOCTOR],
+        [
+            Ticket("prescription", "cancelled", 0, 1, 0, None),
+            Ticket("prescription", "delivered", 0, 1, 0, None),
+            Ticket("prescription", "failed", 3, 1, 0, None),
+        ],
+    )
+)
+@example(
+    world=(
+        NOBODY,
+        [Provider("specialist", True, (), frozenset({1})), DOCTOR],
+        [
+            Ticket("referral", "declined", 0, 1, 0, None),
+            Ticket("referral", "completed", 3, 1, 0, None),
+            Ticket("referral", "completed", 0, 1, None, None),
+        ],
+    )
+)
+@example(
+    world=(
+        NOBODY,
+        [Provider("doctor", True, (), frozenset({1}))],
+        [
+            Ticket("consultation", "declined", 0, None, 0, None),
+            Ticket("consultation", "completed", 0, None, None, None),
         ],
     )
 )
@@ -243,6 +287,14 @@ def test_a_user_reads_a_ticket_iff_party_or_eligible_claimer(
                     [t.status, row[0]],
                 )
             ticket_ids.append(row[0])
+        sent = {
+            tid: sent_at is not None
+            for tid, sent_at in conn.execute(
+                "select id, sent_at from public.healthcare_tickets where id = any(%s)",
+                [ticket_ids],
+            )
+        }
+        assert [sent[tid] for tid in ticket_ids] == [was_sent(t) for t in tickets], tickets
 
         for u, user in enumerate(users):
             with conn.transaction():
