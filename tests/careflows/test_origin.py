@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.careflows.helpers import register, upload
 from tests.helpers import as_user
 from tests.tickets.factories import (
     World,
@@ -347,18 +348,27 @@ def test_the_referring_gp_follows_the_derived_consultation_and_nobody_gains_anot
             "insert into public.chat_messages (thread_id, body) values (%s, 'specialist here')",
             [thread_of(conn, specialist_consultation)],
         )
-        for status in ("accepted", "in_progress", "completed"):
+        for status in ("accepted", "in_progress"):
             c.execute(
-                "update public.healthcare_tickets set status = %s,"
-                " metadata = case when %s = 'in_progress'"
-                ' then \'{"outcome": "echo normal"}\'::jsonb else metadata end where id = %s',
-                [status, status, specialist_consultation],
+                "update public.healthcare_tickets set status = %s where id = %s",
+                [status, specialist_consultation],
             )
+    # The outcome: the specialist's letter among the consultation's documents, then completed.
+    letter = f"{specialist_consultation}/documents/letter.pdf"
+    upload(conn, world.specialist.owner, letter)
+    register(conn, world.specialist.owner, letter)
+    with as_user(conn, world.specialist.owner) as c:
+        c.execute(
+            "update public.healthcare_tickets set status = 'completed' where id = %s",
+            [specialist_consultation],
+        )
 
     def visible(user: uuid.UUID, ticket: uuid.UUID) -> dict[str, Any]:
         with as_user(conn, user) as c:
             row = c.execute(
-                "select status, metadata from public.healthcare_tickets where id = %s", [ticket]
+                "select t.status, array(select a.object_name from public.ticket_attachments a"
+                " where a.ticket_id = t.id) from public.healthcare_tickets t where t.id = %s",
+                [ticket],
             ).fetchone()
             bodies = [
                 b
@@ -383,7 +393,7 @@ def test_the_referring_gp_follows_the_derived_consultation_and_nobody_gains_anot
     seen = visible(world.gp.owner, specialist_consultation)
     assert seen["row"] is not None
     assert seen["row"][0] == "completed"
-    assert seen["row"][1] == {"outcome": "echo normal"}
+    assert seen["row"][1] == [letter]
     assert seen["messages"] == ["specialist here"]
     # The specialist and the centre never gain the GP's own consultation.
     for user in (world.specialist.owner, world.specialist.staff, world.diagnostics.staff):
