@@ -95,6 +95,20 @@ def test_nobody_but_the_centre_uploads_results(conn: psycopg.Connection, who: st
         upload(conn, user, f"{order}/results/fake.pdf")
 
 
+def test_anonymous_callers_neither_upload_nor_read_ticket_files(conn: psycopg.Connection) -> None:
+    world = make_world(conn)
+    order = ticket_at(conn, world, "diagnostic", "in_progress")
+    upload(conn, world.diagnostics.staff, f"{order}/results/cbc.pdf")
+    with as_anon(conn) as c, raises_sqlstate("42501"):
+        c.execute(
+            "insert into storage.objects (bucket_id, name) values ('ticket-files', %s)",
+            [f"{order}/results/anon.pdf"],
+        )
+    with as_anon(conn) as c:
+        assert c.execute("select count(*) from storage.objects").fetchone() == (0,)
+        assert c.execute("update storage.objects set metadata = '{}'").rowcount == 0
+
+
 def test_the_patient_uploads_images_to_their_open_consultation_only(
     conn: psycopg.Connection,
 ) -> None:
