@@ -401,3 +401,37 @@ def test_the_referring_gp_follows_the_derived_consultation_and_nobody_gains_anot
     # The patient sees the whole chain.
     for ticket in (gp_consultation, referral, diagnostic, specialist_consultation):
         assert visible(world.patient, ticket)["row"] is not None
+
+
+def test_a_backfill_completing_a_referrals_consultation_tells_and_broadcasts_nothing(
+    conn: psycopg.Connection,
+) -> None:
+    world = make_world(conn)
+    referral = ticket_at(conn, world, "referral", "accepted")
+    consultation = create_from(conn, world.specialist.owner, referral, "consultation", None)["id"]
+    set_status(conn, consultation, "accepted")
+    notes = conn.execute("select count(*) from public.notifications").fetchone()
+    sent = conn.execute("select count(*) from realtime.messages").fetchone()
+    with conn.transaction():
+        conn.execute("set local app.source = 'backfill'")
+        set_status(conn, consultation, "completed")
+    assert ticket_status(conn, referral) == "completed"
+    assert conn.execute("select count(*) from public.notifications").fetchone() == notes
+    assert conn.execute("select count(*) from realtime.messages").fetchone() == sent
+
+
+def test_erasing_an_origin_keeps_its_follow_ups_without_the_link(
+    conn: psycopg.Connection,
+) -> None:
+    world = make_world(conn)
+    consultation = ticket_at(conn, world, "consultation", "accepted")
+    derived = create_from(
+        conn, world.gp.owner, consultation, "diagnostic", world.diagnostics.provider
+    )["id"]
+    conn.execute(
+        "select private.erase_ticket(%s, 'erasure request #1', 'patient by email')",
+        [consultation],
+    )
+    assert conn.execute(
+        "select origin_ticket_id from public.healthcare_tickets where id = %s", [derived]
+    ).fetchone() == (None,)
