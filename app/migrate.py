@@ -129,9 +129,17 @@ class Migrator:
             if not dry_run:
                 self._lock(conn)
             needs_bootstrap = not _exists(conn, "auth.users")
+            older_bootstrap = not needs_bootstrap and _older_bootstrap(conn)
             if needs_bootstrap:
                 if dry_run:
                     self.say("would apply the Supabase compatibility bootstrap (no auth.users)")
+                else:
+                    self._apply_bootstrap(conn)
+            elif older_bootstrap:
+                if dry_run:
+                    self.say(
+                        f"would update the Supabase compatibility bootstrap ({older_bootstrap})"
+                    )
                 else:
                     self._apply_bootstrap(conn)
             elif not dry_run:
@@ -372,6 +380,35 @@ def _index_is_invalid(conn: psycopg.Connection, index: str) -> bool:
 
 def _index_is_valid(conn: psycopg.Connection, index: str) -> bool:
     return _index_state(conn, index) is True
+
+
+BOOTSTRAP_VERSION = re.compile(r"carehub Supabase compatibility bootstrap, version (\d+)")
+
+
+def _older_bootstrap(conn: psycopg.Connection) -> str | None:
+    """Why the database, which has auth.users, needs the bootstrap again, or None: an older
+    version of it made this database. A real Supabase project never qualifies: it has no version
+    mark, and GoTrue's and Storage's own migration tables, which the bootstrap never creates."""
+    wanted = BOOTSTRAP_VERSION.search(bootstrap_sql())
+    assert wanted is not None, "supabase_bootstrap.sql lost its version comment"
+    row = conn.execute(
+        "select obj_description(to_regnamespace('auth'), 'pg_namespace'),"
+        " to_regclass('realtime.messages') is not null,"
+        " to_regclass('auth.schema_migrations') is not null"
+        " or to_regclass('storage.migrations') is not null"
+    ).fetchone()
+    assert row is not None
+    mark, has_realtime, platform_tables = row
+    found = BOOTSTRAP_VERSION.search(mark or "")
+    if found:
+        have = int(found[1])
+    elif has_realtime and not platform_tables:
+        have = 1  # version 1 left no mark; its realtime.messages without the platform's tables
+    else:
+        return None
+    if have >= int(wanted[1]):
+        return None
+    return f"version {have} to {wanted[1]}"
 
 
 def _exists(conn: psycopg.Connection, relation: str) -> bool:

@@ -1,6 +1,9 @@
 -- Supabase compatibility bootstrap: what hosted Supabase provides and our migrations rely on.
 -- Applied by `carehub db migrate` only when auth.users does not exist (never on Supabase).
--- Re-runnable: every statement checks before it creates.
+-- Re-runnable: every statement checks before it creates. Versioned (the comment on schema auth
+-- at the end): `carehub db migrate` applies it again to a database an older version bootstrapped,
+-- which then gains what that version lacked (version 2: the storage schema, realtime.send and
+-- realtime.broadcast_changes).
 
 -- Roles ---------------------------------------------------------------------------------------
 -- Attributes as on hosted Supabase: the API roles cannot log in; PostgREST logs in as
@@ -26,6 +29,11 @@ begin
         select from pg_catalog.pg_roles where rolname = 'supabase_realtime_admin'
     ) then
         create role supabase_realtime_admin nologin noinherit;
+    end if;
+    if not exists (
+        select from pg_catalog.pg_roles where rolname = 'supabase_storage_admin'
+    ) then
+        create role supabase_storage_admin nologin noinherit createrole;
     end if;
 end
 $bootstrap$;
@@ -178,9 +186,171 @@ begin
 end
 $bootstrap$;
 
+-- Realtime Broadcast from the database, as Supabase defines it: realtime.send inserts one
+-- broadcast row (its failures only raise a WARNING, as on Supabase: a broadcast never undoes the
+-- change that sent it); realtime.broadcast_changes sends a whole row change (mind PHI).
+create or replace function realtime.send(
+    payload jsonb, event text, topic text, private boolean default true
+)
+returns void
+language plpgsql
+as $fn$
+begin
+    begin
+        -- Set the topic configuration
+        execute pg_catalog.format('set local realtime.topic to %L', topic);
+        -- Attempt to insert the message
+        insert into realtime.messages (payload, event, topic, private, extension)
+        values (payload, event, topic, private, 'broadcast');
+    exception
+        when others then
+            -- Capture and notify the error
+            raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+    end;
+end
+$fn$;
+
+create or replace function realtime.broadcast_changes(
+    topic_name text,
+    event_name text,
+    operation text,
+    table_name text,
+    table_schema text,
+    new record,
+    old record,
+    level text default 'ROW'
+)
+returns void
+language plpgsql
+as $fn$
+declare
+    -- Declare a variable to hold the JSONB representation of the row
+    row_data jsonb := '{}'::jsonb;
+begin
+    if level = 'STATEMENT' then
+        raise exception 'function can only be triggered for each row, not for each statement';
+    end if;
+    -- Check the operation type and handle accordingly
+    if operation = 'INSERT' or operation = 'UPDATE' or operation = 'DELETE' then
+        row_data := pg_catalog.jsonb_build_object(
+            'old_record', old, 'record', new, 'operation', operation, 'table', table_name,
+            'schema', table_schema
+        );
+        perform realtime.send(row_data, event_name, topic_name);
+    else
+        raise exception 'Unexpected operation type: %', operation;
+    end if;
+exception
+    when others then
+        raise exception 'Failed to process the row: %', sqlerrm;
+end
+$fn$;
+
+grant execute on function realtime.send(jsonb, text, text, boolean)
+to authenticated, service_role;
+grant execute on function realtime.broadcast_changes(
+    text, text, text, text, text, record, record, text
+) to authenticated, service_role;
+
+-- Storage -------------------------------------------------------------------------------------
+-- The tables and path helpers of Supabase Storage that policies and applications use. The
+-- Storage API writes storage.objects as the signed-in user (RLS decides) and keeps the file's
+-- size and MIME type in metadata (size, mimetype).
+create schema if not exists storage authorization supabase_storage_admin;
+grant usage on schema storage to anon, authenticated, service_role;
+
+create table if not exists storage.buckets (
+    id text primary key,
+    name text not null,
+    owner uuid,
+    created_at timestamptz default now(),
+    updated_at timestamptz default now(),
+    public boolean default false,
+    avif_autodetection boolean default false,
+    file_size_limit bigint,
+    allowed_mime_types text[],
+    owner_id text
+);
+
+create unique index if not exists bname on storage.buckets (name);
+
+create table if not exists storage.objects (
+    id uuid primary key default gen_random_uuid(),
+    bucket_id text references storage.buckets (id),
+    name text,
+    owner uuid,
+    created_at timestamptz default now(),
+    updated_at timestamptz default now(),
+    last_accessed_at timestamptz default now(),
+    metadata jsonb,
+    path_tokens text[] generated always as (pg_catalog.string_to_array(name, '/')) stored,
+    version text,
+    owner_id text,
+    user_metadata jsonb
+);
+
+create unique index if not exists bucketid_objname on storage.objects (bucket_id, name);
+create index if not exists name_prefix_search on storage.objects (name text_pattern_ops);
+
+alter table storage.buckets enable row level security;
+alter table storage.objects enable row level security;
+alter table storage.buckets owner to supabase_storage_admin;
+alter table storage.objects owner to supabase_storage_admin;
+grant all on storage.buckets to anon, authenticated, service_role;
+grant all on storage.objects to anon, authenticated, service_role;
+
+create or replace function storage.foldername(name text)
+returns text[]
+language plpgsql immutable
+as $fn$
+declare
+    _parts text[];
+begin
+    select pg_catalog.string_to_array(name, '/') into _parts;
+    return _parts[1:pg_catalog.array_length(_parts, 1) - 1];
+end
+$fn$;
+
+create or replace function storage.filename(name text)
+returns text
+language plpgsql immutable
+as $fn$
+declare
+    _parts text[];
+begin
+    select pg_catalog.string_to_array(name, '/') into _parts;
+    return _parts[pg_catalog.array_length(_parts, 1)];
+end
+$fn$;
+
+create or replace function storage.extension(name text)
+returns text
+language plpgsql immutable
+as $fn$
+declare
+    _parts text[];
+    _filename text;
+begin
+    select pg_catalog.string_to_array(name, '/') into _parts;
+    select _parts[pg_catalog.array_length(_parts, 1)] into _filename;
+    return pg_catalog.reverse(pg_catalog.split_part(pg_catalog.reverse(_filename), '.', 1));
+end
+$fn$;
+
+alter function storage.foldername(text) owner to supabase_storage_admin;
+alter function storage.filename(text) owner to supabase_storage_admin;
+alter function storage.extension(text) owner to supabase_storage_admin;
+grant execute on function storage.foldername(text), storage.filename(text), storage.extension(text)
+to anon, authenticated, service_role;
+
 -- Migration history, as the Supabase CLI keeps it --------------------------------------------
 create table if not exists supabase_migrations.schema_migrations (
     version text primary key,
     statements text[],
     name text
 );
+
+-- The version of this bootstrap, read by `carehub db migrate` (app/migrate.py): a database
+-- bootstrapped by an older version gets this file applied again. Last, so a failed run leaves
+-- the old version recorded.
+comment on schema auth is 'carehub Supabase compatibility bootstrap, version 2';

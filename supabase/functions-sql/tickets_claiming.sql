@@ -1,5 +1,6 @@
 -- Claiming: a provider takes an open ticket (no fulfiller yet, at its type's claimable status).
--- Exactly one of any number of concurrent claims wins.
+-- Exactly one of any number of concurrent claims wins, and a provider's workload limit
+-- (providers.max_active_tickets) holds under concurrent claims of different tickets.
 
 -- The work of public.claim_ticket, with the privileges it needs (it locks and updates a ticket
 -- the caller may not yet read). Answers only what the caller may know: a ticket they could not
@@ -15,6 +16,8 @@ declare
     v_ticket public.healthcare_tickets;
     v_type public.ticket_types;
     v_eligible boolean;
+    v_limit integer;
+    v_active integer;
 begin
     if (select auth.uid()) is null then
         raise exception 'sign in to claim tickets'
@@ -39,6 +42,21 @@ begin
         );
     if v_eligible and v_ticket.secondary_provider_id is null
         and v_ticket.status = v_type.claimable_status then
+        -- The workload limit. Locking the provider serialises its claims of different tickets:
+        -- each counts after the one before it committed (a new snapshot per statement).
+        select p.max_active_tickets into v_limit from public.providers as p
+        where p.id = p_provider_id
+        for no key update;
+        if v_limit is not null then
+            v_active := private.provider_active_ticket_count(p_provider_id);
+            if v_active >= v_limit then
+                raise exception 'provider % has % active tickets (claimed or scheduled) and a '
+                    'limit of %; it cannot claim more now (CH010)', p_provider_id, v_active, v_limit
+                    using errcode = 'CH010',
+                    hint = 'Complete or close a ticket first, or ask an owner to raise the limit '
+                    || 'with set_provider_max_active_tickets.';
+            end if;
+        end if;
         update public.healthcare_tickets as t
         set
             secondary_provider_id = p_provider_id,
@@ -64,7 +82,8 @@ $fn$;
 -- at the type's claimed status, claimed_at set).
 -- Raises 42501 when no user is signed in; CH008 when the caller does not act for the provider,
 -- or the ticket is not one that provider could see open (unknown, not open for claiming, another
--- kind or expertise); CH003 when that provider could have claimed it but another claim won.
+-- kind or expertise); CH003 when that provider could have claimed it but another claim won;
+-- CH010 when the provider already has its max_active_tickets in hand.
 create or replace function public.claim_ticket(p_ticket_id uuid, p_provider_id uuid)
 returns public.healthcare_tickets
 language sql

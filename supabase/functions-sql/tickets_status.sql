@@ -77,9 +77,11 @@ end
 $fn$;
 
 -- Before insert: the status starts at the type's initial status, the creator is the caller and
--- the required provider kind is the type's fulfiller kind (a different one is refused: CH007).
--- An API caller must be allowed by ticket_openers and within the caps; a prescription ticket
--- they open hangs off an appointment. The system (backfill, service) may insert a ticket at
+-- the required provider kind is the type's fulfiller kind (a specialist for a consultation from
+-- a referral; a different one is refused: CH007). An API caller must be allowed by
+-- ticket_openers (or, for a ticket with an origin, by the origin rules of tickets_origin.sql)
+-- and within the caps; a prescription ticket they open hangs off an appointment or comes from a
+-- consultation. The system (backfill, service) may insert a ticket at
 -- any status; the appointment, the fulfiller's kind and the prescription are checked for all.
 create or replace function private.set_ticket_defaults()
 returns trigger
@@ -88,11 +90,13 @@ set search_path = ''
 as $fn$
 declare
     v_type public.ticket_types;
+    v_kind text;
 begin
     select * into v_type from public.ticket_types where ticket_type = new.ticket_type;
     if not found then
         return new;  -- the foreign key names the unknown type
     end if;
+    v_kind := private.ticket_fulfiller_kind(new.ticket_type, new.origin_ticket_id);
     if private.is_system_actor() then
         new.status := coalesce(new.status, v_type.initial_status);
         new.created_by := coalesce(new.created_by, (select auth.uid()));
@@ -119,17 +123,23 @@ begin
         end if;
         new.status := v_type.initial_status;
         new.created_by := (select auth.uid());
-        perform private.check_ticket_opener(new);
+        -- A follow-up is held to its origin instead (verify_ticket_origin, tickets_origin.sql).
+        if new.origin_ticket_id is null then
+            perform private.check_ticket_opener(new);
+        end if;
         -- The fulfiller sets when and where; the requester may ask for a session mode.
         if new.scheduled_time is not null or new.meeting_link is not null then
             raise exception 'scheduled_time and meeting_link are set by the % once it takes the '
                 'ticket (CH007)', v_type.fulfiller_kind
                 using errcode = 'CH007', hint = 'Leave them out; say what suits you in description.';
         end if;
-        if new.ticket_type = 'prescription' and new.appointment_id is null then
-            raise exception 'a prescription ticket belongs to an appointment (CH008)'
+        if new.ticket_type = 'prescription' and new.appointment_id is null
+            and new.origin_ticket_id is null then
+            raise exception 'a prescription ticket belongs to an appointment or comes from a '
+                'consultation (CH008)'
                 using errcode = 'CH008',
-                hint = 'Call get_or_create_prescription_ticket(appointment_id, pharmacy_id).';
+                hint = 'Call get_or_create_prescription_ticket(appointment_id, pharmacy_id), or '
+                || 'create_ticket_from(consultation_id, ''prescription'', pharmacy_id, ''{}'').';
         end if;
         if new.prescription_id is not null and not private.caller_may_link_prescription(
             new.prescription_id, new.primary_provider_id
@@ -140,14 +150,14 @@ begin
         end if;
         perform private.check_ticket_caps(new);
     end if;
-    if new.required_provider_kind is distinct from v_type.fulfiller_kind
+    if new.required_provider_kind is distinct from v_kind
         and new.required_provider_kind is not null then
         raise exception 'a % ticket is always fulfilled by a %, not a % (CH007)',
-            new.ticket_type, v_type.fulfiller_kind, new.required_provider_kind
+            new.ticket_type, v_kind, new.required_provider_kind
             using errcode = 'CH007',
             hint = 'Leave required_provider_kind out; the database sets it.';
     end if;
-    new.required_provider_kind := v_type.fulfiller_kind;
+    new.required_provider_kind := v_kind;
     -- sent_at: when the fulfiller became a party. A type without a draft is sent on creation;
     -- a drafted one (prescription, referral, diagnostic) once it leaves its initial status for
     -- any status but cancelled. The system (backfill) may bring the historic time.
@@ -355,9 +365,12 @@ begin
     new.sent_at := coalesce(old.sent_at, new.sent_at);
 
     if 'required_provider_kind' = any(v_changed)
-        and new.required_provider_kind is distinct from v_type.fulfiller_kind then
+        and new.required_provider_kind
+        is distinct from private.ticket_fulfiller_kind(new.ticket_type, new.origin_ticket_id) then
         raise exception 'a % ticket is always fulfilled by a %, not a % (CH007)',
-            new.ticket_type, v_type.fulfiller_kind, new.required_provider_kind
+            new.ticket_type,
+            private.ticket_fulfiller_kind(new.ticket_type, new.origin_ticket_id),
+            new.required_provider_kind
             using errcode = 'CH007', hint = 'The database sets required_provider_kind.';
     end if;
     if v_changed && array[

@@ -1,7 +1,9 @@
 -- Realtime: the ticket tables in the supabase_realtime publication, and Realtime Authorization
 -- on realtime.messages: only a ticket's parties join (receive on, send to) its private channel
--- 'ticket:<ticket id>'. Each policy binds the row too: its topic is the channel's, so a party of
--- one ticket never reads or writes another channel's rows. The scheduling tables join the
+-- 'ticket:<ticket id>', and only the user receives on 'user:<profile id>' (their notifications;
+-- the database alone sends there, see functions-sql/realtime_broadcast.sql). Each policy binds
+-- the row too: its topic is the channel's, so a party of one ticket never reads or writes
+-- another channel's rows. The scheduling tables join the
 -- publication with their own policies.
 
 do $publication$
@@ -24,11 +26,16 @@ end
 $publication$;
 
 drop policy if exists "Ticket parties can receive on ticket channels" on realtime.messages;
-create policy "Ticket parties can receive on ticket channels"
+drop policy if exists "Ticket parties and the user can receive on their channels"
+on realtime.messages;
+create policy "Ticket parties and the user can receive on their channels"
 on realtime.messages for select to authenticated
 using (
     topic = (select realtime.topic())
-    and (select private.can_join_ticket_channel((select realtime.topic())))
+    and (
+        topic = 'user:' || (select auth.uid())::text
+        or (select private.can_join_ticket_channel((select realtime.topic())))
+    )
 );
 
 drop policy if exists "Ticket parties can send on ticket channels" on realtime.messages;

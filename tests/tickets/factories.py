@@ -161,6 +161,15 @@ def ticket_at(
         conn.execute(
             "update public.healthcare_tickets set prescription_id = %s where id = %s", [rx, ticket]
         )
+    if ticket_type == "diagnostic" and status in ("scheduled", "results_ready"):
+        # A diagnostic order is scheduled with its time, and its results are ready with a file.
+        conn.execute(
+            "update public.healthcare_tickets set scheduled_time = now() + interval '1 day'"
+            " where id = %s",
+            [ticket],
+        )
+        if status == "results_ready":
+            attach_file(conn, ticket, "results", world.diagnostics.staff)
     if ticket_type == "counseling" and status in ("scheduled", "completed"):
         conn.execute(
             "update public.healthcare_tickets set scheduled_time = now() + interval '1 day',"
@@ -218,3 +227,34 @@ def make_reservation(
     ).fetchone()
     assert reservation is not None
     return reservation[0]
+
+
+FOLDER_KIND = {"results": "result", "images": "image", "documents": "document"}
+
+
+def attach_file(
+    conn: psycopg.Connection,
+    ticket: uuid.UUID,
+    folder: str,
+    uploader: uuid.UUID,
+    *,
+    file_name: str = "report.pdf",
+    mimetype: str = "application/pdf",
+) -> uuid.UUID:
+    """A file of ``ticket`` as the system stores it: the object in bucket ticket-files under
+    <ticket>/<folder>/<file_name> (what the Storage API writes) and its ticket_attachments row.
+    Returns the attachment id."""
+    name = f"{ticket}/{folder}/{file_name}"
+    conn.execute(
+        "insert into storage.objects (bucket_id, name, owner, owner_id, metadata)"
+        " values ('ticket-files', %s, %s, %s,"
+        " jsonb_build_object('size', 1234, 'mimetype', %s::text))",
+        [name, uploader, str(uploader), mimetype],
+    )
+    row = conn.execute(
+        "insert into public.ticket_attachments (ticket_id, object_name, kind, content_type,"
+        " size_bytes, uploaded_by) values (%s, %s, %s, %s, 1234, %s) returning id",
+        [ticket, name, FOLDER_KIND[folder], mimetype, uploader],
+    ).fetchone()
+    assert row is not None
+    return row[0]

@@ -31,6 +31,7 @@ TICKET_FILES = sorted(
         "ticket_openers",
         "ticket_field_writers",
         "healthcare_tickets",
+        "healthcare_tickets_origin",
         "ticket_timeline",
         "chat_threads",
         "chat_thread_members",

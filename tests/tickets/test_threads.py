@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import add_member, as_service, as_user, create_provider, create_user
 from tests.tickets.factories import (
+    attach_file,
     make_reservation,
     make_world,
     raises_sqlstate,
@@ -303,6 +304,7 @@ def test_notifications_reach_exactly_the_right_recipients(conn: psycopg.Connecti
 
     # Diagnostic results reach the patient and the doctor.
     diagnostic = ticket_at(conn, world, "diagnostic", "in_progress")
+    attach_file(conn, diagnostic, "results", world.diagnostics.staff)  # results need a file
     with as_user(conn, world.diagnostics.owner) as c:
         c.execute(
             "update public.healthcare_tickets set status = 'results_ready' where id = %s",

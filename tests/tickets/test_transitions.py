@@ -13,6 +13,7 @@ from tests.helpers import as_service, as_user
 from tests.tickets.factories import (
     TICKET_TYPES,
     World,
+    attach_file,
     insert_ticket,
     make_world,
     raises_sqlstate,
@@ -132,6 +133,12 @@ def sees_ticket(ticket_type: str, status: str, actor: str) -> bool:
 
 
 def status_update(ticket_type: str, to_status: str) -> str:
+    if ticket_type == "diagnostic" and to_status == "scheduled":
+        # A diagnostic order is scheduled with its time.
+        return (
+            "update public.healthcare_tickets set status = %s,"
+            " scheduled_time = now() + interval '1 day' where id = %s"
+        )
     if ticket_type == "counseling" and to_status == "scheduled":
         return (
             "update public.healthcare_tickets set status = %s,"
@@ -139,6 +146,14 @@ def status_update(ticket_type: str, to_status: str) -> str:
             " where id = %s"
         )
     return "update public.healthcare_tickets set status = %s where id = %s"
+
+
+def needs_result(
+    conn: psycopg.Connection, world: World, ticket: uuid.UUID, ticket_type: str, to_status: str
+) -> None:
+    """A diagnostic order's results are ready only with a result file: upload one first."""
+    if ticket_type == "diagnostic" and to_status == "results_ready":
+        attach_file(conn, ticket, "results", world.diagnostics.staff)
 
 
 def transition_id(t: tuple[str, str, str, str]) -> str:
@@ -171,6 +186,7 @@ def test_transition_succeeds_for_its_actor_and_is_refused_for_every_other(
         if other in allowed:
             continue
         ticket = ticket_at(conn, world, ticket_type, from_status)
+        needs_result(conn, world, ticket, ticket_type, to_status)
         with as_user(conn, actor_user(world, ticket_type, other)) as c:
             if sees_ticket(ticket_type, from_status, other):
                 with raises_sqlstate("CH001"):
@@ -181,6 +197,7 @@ def test_transition_succeeds_for_its_actor_and_is_refused_for_every_other(
         assert ticket_status(conn, ticket) == from_status
 
     ticket = ticket_at(conn, world, ticket_type, from_status)
+    needs_result(conn, world, ticket, ticket_type, to_status)
     with as_user(conn, actor_user(world, ticket_type, actor)) as c:
         row = c.execute(
             status_update(ticket_type, to_status) + " returning status", [to_status, ticket]

@@ -16,6 +16,7 @@ from tests.helpers import as_user
 from tests.tickets.factories import (
     TICKET_TYPES,
     World,
+    attach_file,
     make_world,
     set_status,
     ticket_at,
@@ -194,6 +195,14 @@ def move(conn: psycopg.Connection, world: World, ticket: uuid.UUID, to_status: s
         "  and tr.actor in ('primary', 'patient') order by tr.actor limit 1",
         [ticket, to_status],
     ).fetchone()
+    if to_status == "scheduled":  # scheduled with its time; results ready with a file
+        conn.execute(
+            "update public.healthcare_tickets set scheduled_time = now() + interval '1 day'"
+            " where id = %s and scheduled_time is null",
+            [ticket],
+        )
+    if to_status == "results_ready":
+        attach_file(conn, ticket, "results", world.diagnostics.staff)
     if row is None:
         set_status(conn, ticket, to_status)
         return
