@@ -150,6 +150,11 @@ def run(options: Options, out: TextIO = sys.stdout) -> Summary:
     try:
         summary = _dry_run(conn, options, out) if options.dry_run else _run(conn, options, out)
     finally:
+        if not conn.closed:
+            try:
+                conn.execute(Q.unlock_backfill)
+            except psycopg.Error:
+                pass  # the connection is going anyway, and the lock with it
         conn.close()
     summary.seconds = time.monotonic() - started
     return summary

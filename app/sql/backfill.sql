@@ -82,3 +82,8 @@ from private.backfill_thread_outcomes
 where run_id = %(run_id)s
 group by outcome, reason
 order by outcome, count(*) desc, reason;
+
+-- name: unlock_backfill
+-- Release the one-backfill lock before the connection closes (a closing backend lets it go
+-- only a moment later, and a run started right after would find it taken).
+select pg_advisory_unlock(pg_catalog.hashtextextended('carehub_backfill_threads', 0));
