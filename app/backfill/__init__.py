@@ -4,11 +4,13 @@ short transaction each, with progress kept in private.backfill_runs so a stopped
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import sys
 import time
 import uuid
+from datetime import timedelta
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ RETRYABLE = {"55P03", "57014", "40P01", "40001", "23505"}
 REPORT_COLUMNS = ("thread_id", "order_id", "order_type", "reason", "detail")
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|min)?\s*$")
 FIRST_ID = uuid.UUID(int=0)
+CATCH_UP_MARGIN = timedelta(minutes=10)
 
 
 class BackfillError(Exception):
@@ -151,10 +154,9 @@ def run(options: Options, out: TextIO = sys.stdout) -> Summary:
         summary = _dry_run(conn, options, out) if options.dry_run else _run(conn, options, out)
     finally:
         if not conn.closed:
-            try:
+            # On failure the connection is going anyway, and the lock with it.
+            with contextlib.suppress(psycopg.Error):
                 conn.execute(Q.unlock_backfill)
-            except psycopg.Error:
-                pass  # the connection is going anyway, and the lock with it
         conn.close()
     summary.seconds = time.monotonic() - started
     return summary
@@ -219,7 +221,9 @@ def _run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Summar
     migrated_this_pass = 0
     try:
         while options.max_batches is None or summary.batches < options.max_batches:
-            since = run_started if phase == "catch_up" else None
+            # A thread created by a transaction that began shortly before the run carries that
+            # transaction's start as created_at: the catch-up reaches back a margin.
+            since = run_started - CATCH_UP_MARGIN if phase == "catch_up" else None
             result, seconds = _batch_with_retries(
                 conn, options, summary,
                 {"run_id": run_id, "after": after, "limit": batch_size, "since": since},
