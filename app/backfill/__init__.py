@@ -10,9 +10,9 @@ import re
 import sys
 import time
 import uuid
-from datetime import timedelta
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -172,9 +172,12 @@ def _dry_run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Su
     while options.max_batches is None or summary.batches < options.max_batches:
         with conn.transaction():
             conn.execute("set transaction read only")
-            ids = [r[0] for r in conn.execute(
-                Q.next_thread_ids, {"after": after, "limit": options.batch_size}
-            )]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    Q.next_thread_ids, {"after": after, "limit": options.batch_size}
+                )
+            ]
             if not ids:
                 summary.finished = True
                 break
@@ -225,7 +228,9 @@ def _run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Summar
             # transaction's start as created_at: the catch-up reaches back a margin.
             since = run_started - CATCH_UP_MARGIN if phase == "catch_up" else None
             result, seconds = _batch_with_retries(
-                conn, options, summary,
+                conn,
+                options,
+                summary,
                 {"run_id": run_id, "after": after, "limit": batch_size, "since": since},
             )
             last, seen, created, linked, skipped, warnings = result

@@ -20,23 +20,60 @@ def backfill() -> None:
 @backfill.command("threads")
 @click.option("--database-url", help="The database (default: $DATABASE_URL).")
 @click.option("--dry-run", is_flag=True, help="Report what would be done; change nothing.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True,
-              help="Threads per batch (one short transaction each).")
-@click.option("--max-batches", type=click.IntRange(1), default=None,
-              help="Stop after this many batches (run again to go on).")
-@click.option("--pause-ms", type=click.IntRange(0, 600_000), default=100, show_default=True,
-              help="Pause between batches, in milliseconds.")
-@click.option("--lock-timeout", default="1s", show_default=True,
-              help="Longest wait for a lock (500ms, 2s, ...); a batch waiting longer is retried.")
-@click.option("--statement-timeout", default="5s", show_default=True,
-              help="Longest batch; a slower one is retried, smaller.")
-@click.option("--max-retries", type=click.IntRange(0, 1000), default=10, show_default=True,
-              help="Tries of one batch before giving up.")
-@click.option("--report", "report", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write a CSV of every thread not migrated or migrated with a "
-              "warning (thread_id, order_id, order_type, reason, detail).")
-@click.option("--progress-every", type=click.IntRange(1), default=10, show_default=True,
-              help="When not on a terminal: a progress line every N batches.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Threads per batch (one short transaction each).",
+)
+@click.option(
+    "--max-batches",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after this many batches (run again to go on).",
+)
+@click.option(
+    "--pause-ms",
+    type=click.IntRange(0, 600_000),
+    default=100,
+    show_default=True,
+    help="Pause between batches, in milliseconds.",
+)
+@click.option(
+    "--lock-timeout",
+    default="1s",
+    show_default=True,
+    help="Longest wait for a lock (500ms, 2s, ...); a batch waiting longer is retried.",
+)
+@click.option(
+    "--statement-timeout",
+    default="5s",
+    show_default=True,
+    help="Longest batch; a slower one is retried, smaller.",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="Tries of one batch before giving up.",
+)
+@click.option(
+    "--report",
+    "report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a CSV of every thread not migrated or migrated with a "
+    "warning (thread_id, order_id, order_type, reason, detail).",
+)
+@click.option(
+    "--progress-every",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="When not on a terminal: a progress line every N batches.",
+)
 def threads(
     database_url: str | None,
     dry_run: bool,

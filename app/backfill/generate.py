@@ -255,8 +255,15 @@ def generate_legacy_threads(conn: psycopg.Connection[Any], threads: int) -> Gene
             cursor = conn.execute(step, params)
             counts.append(cursor.rowcount)
     for table in (
-        "chat_threads", "chat_thread_members", "chat_messages", "prescriptions", "reservation",
-        "time_slot", "profile", "providers", "provider_members",
+        "chat_threads",
+        "chat_thread_members",
+        "chat_messages",
+        "prescriptions",
+        "reservation",
+        "time_slot",
+        "profile",
+        "providers",
+        "provider_members",
     ):
         conn.execute(f"analyze public.{table}")
     conn.execute("analyze private.lifefile_webhook_events")

@@ -62,8 +62,13 @@ def legacy_thread(
         " created_at, updated_at) values (coalesce(%s, gen_random_uuid()), %s, %s, 'Legacy chat',"
         " %s, %s, %s, %s) returning id",
         [
-            thread_id, order_id, order_type, json.dumps(metadata),
-            members[0][0] if members else None, created_at, created_at,
+            thread_id,
+            order_id,
+            order_type,
+            json.dumps(metadata),
+            members[0][0] if members else None,
+            created_at,
+            created_at,
         ],
     ).fetchone()
     assert row is not None
@@ -98,8 +103,12 @@ def legacy_prescription(
         " medications, external_order_id, created_at)"
         " values (%s, %s, %s, %s, '[]', %s, %s) returning id",
         [
-            doctor or world.doctor, pharmacy or world.pharmacy, patient or world.patient,
-            appointment, external_order_id, created_at,
+            doctor or world.doctor,
+            pharmacy or world.pharmacy,
+            patient or world.patient,
+            appointment,
+            external_order_id,
+            created_at,
         ],
     ).fetchone()
     assert row is not None

@@ -11,7 +11,6 @@ from tests.backfill.factories import (
     LEGACY_AT,
     backfill,
     legacy_prescription,
-    legacy_thread,
     make_legacy_world,
     outcomes,
     standard_thread,
@@ -76,7 +75,10 @@ def test_prescription_thread_with_its_prescription_becomes_a_sent_ticket_on_its_
     assert count == (3,)
     # Members are the ticket's parties: the pharmacy's staff too, since it was sent.
     assert members_of(conn, thread) == {
-        world.doctor, world.patient, world.pharmacist, world.pharmacy_staff
+        world.doctor,
+        world.patient,
+        world.pharmacist,
+        world.pharmacy_staff,
     }
     assert conn.execute(
         "select sent_at from public.prescriptions where id = %s", [rx]
@@ -144,7 +146,8 @@ def test_patient_is_the_reservations_else_the_only_patient_member(
     other = create_user(conn, "patient")
     # The reservation's patient wins over a member who is a patient.
     by_reservation = standard_thread(
-        conn, world,
+        conn,
+        world,
         members=[(world.doctor, "doctor"), (other, "patient"), (world.pharmacist, "pharmacist")],
     )
     # Without a reservation behind order_id: the one member with role patient. The doctor has
@@ -171,13 +174,19 @@ def test_no_patient_and_ambiguous_patient_are_skipped(
     world = make_legacy_world(conn)
     second_patient = create_user(conn, "patient")
     nobody = standard_thread(
-        conn, world, order_id=uuid.uuid4(),
+        conn,
+        world,
+        order_id=uuid.uuid4(),
         members=[(world.doctor, "doctor"), (world.pharmacist, "pharmacist")],
     )
     two = standard_thread(
-        conn, world, order_id=uuid.uuid4(),
+        conn,
+        world,
+        order_id=uuid.uuid4(),
         members=[
-            (world.doctor, "doctor"), (world.patient, "patient"), (second_patient, "patient"),
+            (world.doctor, "doctor"),
+            (world.patient, "patient"),
+            (second_patient, "patient"),
         ],
     )
 
@@ -221,19 +230,25 @@ def test_requester_is_the_doctor_among_the_members_without_a_reservation(
     other_doctor = create_user(conn, "doctor")
     create_provider(conn, "doctor", owner=other_doctor)
     two_doctors = standard_thread(
-        conn, world, order_id=uuid.uuid4(),
+        conn,
+        world,
+        order_id=uuid.uuid4(),
         members=[(world.doctor, "doctor"), (other_doctor, "doctor"), (world.patient, "patient")],
     )
     # A doctor with no relationship to the patient opens nothing for them (access rules).
     stranger = create_user(conn, "doctor")
     create_provider(conn, "doctor", owner=stranger)
     no_care = standard_thread(
-        conn, world, order_id=uuid.uuid4(),
+        conn,
+        world,
+        order_id=uuid.uuid4(),
         members=[(stranger, "doctor"), (world.patient, "patient")],
     )
     # Pharmacy staff are no requesters (ticket_openers).
     no_doctor = standard_thread(
-        conn, world, order_id=uuid.uuid4(),
+        conn,
+        world,
+        order_id=uuid.uuid4(),
         members=[(world.pharmacist, "pharmacist"), (world.patient, "patient")],
     )
 
@@ -312,7 +327,9 @@ def test_a_prescription_that_does_not_fit_leaves_the_ticket_created_with_a_warni
     ticket = ticket_of_thread(conn, thread)
     assert ticket is not None
     assert (ticket["status"], ticket["prescription_id"], ticket["sent_at"]) == (
-        "created", None, None
+        "created",
+        None,
+        None,
     )
     found = outcomes(conn, thread)
     assert "another patient" in found["prescription does not fit"]
@@ -356,7 +373,9 @@ def test_an_appointment_of_another_patient_is_not_kept(
     make_reservation(conn, world.doctor, world.patient)  # the care relationship
     elsewhere = make_reservation(conn, world.doctor, other_patient)
     thread = standard_thread(
-        conn, world, order_id=elsewhere,
+        conn,
+        world,
+        order_id=elsewhere,
         members=[(world.doctor, "doctor"), (world.patient, "patient")],
     )
 
@@ -386,8 +405,11 @@ def test_lifefile_history_in_the_inbox_moves_the_ticket_forward_at_its_own_times
             "eventType": "prescription.status.update",
             "prescription": {"orderId": "LF-77"},
             "status": {"current": status, "changedAt": at},
-            **({"tracking": {"trackingNumber": "1Z999", "carrier": "UPS"}}
-               if status == "SHIPPED" else {}),
+            **(
+                {"tracking": {"trackingNumber": "1Z999", "carrier": "UPS"}}
+                if status == "SHIPPED"
+                else {}
+            ),
         }
         row = conn.execute(
             "select event_id from private.receive_lifefile_delivery(%s, '{}', 'test')",
@@ -417,7 +439,9 @@ def test_lifefile_history_in_the_inbox_moves_the_ticket_forward_at_its_own_times
     assert tracking is not None
     assert tracking[0] == LEGACY_AT
     assert [t.isoformat() for t in tracking[1:4]] == [
-        "2025-03-05T09:00:00+00:00", "2025-03-06T09:00:00+00:00", "2025-03-07T08:00:00+00:00",
+        "2025-03-05T09:00:00+00:00",
+        "2025-03-06T09:00:00+00:00",
+        "2025-03-07T08:00:00+00:00",
     ]
     assert tracking[4:] == ("out_for_delivery", "1Z999", "UPS")
     assert conn.execute(
@@ -473,7 +497,9 @@ def test_a_live_ticket_of_the_same_appointment_and_pharmacy_records_the_legacy_t
     colleague = create_user(conn, "doctor")
     add_member(conn, world.practice, colleague)
     for user, threads, messages in [
-        (world.patient, 1, 3), (colleague, 1, 3), (stranger, 0, 0),
+        (world.patient, 1, 3),
+        (colleague, 1, 3),
+        (stranger, 0, 0),
     ]:
         with as_user(conn, user):
             assert conn.execute(
@@ -490,7 +516,9 @@ def test_legacy_thread_of_a_draft_stays_hidden_from_the_pharmacy_until_it_is_sen
     world = make_legacy_world(conn)
     appointment = make_reservation(conn, world.doctor, world.patient)
     legacy = standard_thread(
-        conn, world, order_id=appointment,
+        conn,
+        world,
+        order_id=appointment,
         members=[(world.doctor, "doctor"), (world.patient, "patient")],
     )
     with as_user(conn, world.doctor):

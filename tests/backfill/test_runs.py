@@ -27,10 +27,13 @@ def data_dump(url: str) -> str:
 
     result = subprocess.run(
         [str(find_bin_dir() / "pg_dump"), "--data-only", "--no-owner", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return "".join(
-        line for line in result.stdout.splitlines(keepends=True)
+        line
+        for line in result.stdout.splitlines(keepends=True)
         if not line.startswith(("\\restrict", "\\unrestrict"))
     )
 
@@ -53,7 +56,9 @@ def test_dry_run_reports_what_it_would_do_and_changes_nothing(
     # The real run does what the dry run said.
     real, _ = backfill(database.url, batch_size=70)
     assert (real.tickets_created, real.threads_linked, real.threads_skipped) == (
-        summary.tickets_created, summary.threads_linked, summary.threads_skipped
+        summary.tickets_created,
+        summary.threads_linked,
+        summary.threads_skipped,
     )
     assert real.reasons == summary.reasons
 
@@ -80,7 +85,10 @@ def test_report_lists_every_thread_not_migrated_and_every_warning(
     assert len(skipped) == summary.threads_skipped
     assert all(r["detail"] for r in rows)
     assert {r["reason"] for r in rows} >= {
-        "unsupported order type", "no patient", "ambiguous patient", "members removed"
+        "unsupported order type",
+        "no patient",
+        "ambiguous patient",
+        "members removed",
     }
     assert "finished" in output or summary.finished
 
@@ -116,7 +124,9 @@ def test_threads_created_behind_the_cursor_while_the_run_goes_are_migrated(
     assert not stopped.finished
     # A frontend starts a legacy thread whose id sorts before the cursor.
     early = standard_thread(
-        conn, world, thread_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        conn,
+        world,
+        thread_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
         created_at=datetime.now(UTC),
     )
 
@@ -125,15 +135,17 @@ def test_threads_created_behind_the_cursor_while_the_run_goes_are_migrated(
     assert "resuming run" in output
     assert resumed.finished
     assert ticket_of_thread(conn, early) is not None
-    assert conn.execute(
-        "select count(*) from public.healthcare_tickets"
-    ).fetchone() == (7,)
+    assert conn.execute("select count(*) from public.healthcare_tickets").fetchone() == (7,)
 
 
 def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "scripts/migrate_threads_to_tickets.py", *args],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -148,8 +160,11 @@ def test_the_script_runs_from_a_checkout_and_prints_a_summary(
 
     assert result.returncode == 0, result.stderr
     for line in [
-        "threads seen: 2", "tickets created: 1", "threads skipped: 1",
-        "unsupported order type: 1", "time taken:",
+        "threads seen: 2",
+        "tickets created: 1",
+        "threads skipped: 1",
+        "unsupported order type: 1",
+        "time taken:",
     ]:
         assert line in result.stdout
 
@@ -171,6 +186,9 @@ def test_command_line_errors_are_one_clear_line(database: TestDatabase) -> None:
         assert "Traceback" not in result.stderr
     via_carehub = subprocess.run(
         [sys.executable, "-m", "app", "backfill", "threads", "--help"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "--dry-run" in via_carehub.stdout
