@@ -816,8 +816,10 @@ begin
     where p.action <> 'skip';
 
     select
-        count(*) filter (where p.action = 'skip'),
-        coalesce(sum(pg_catalog.jsonb_array_length(p.warnings)) filter (where p.action <> 'skip'), 0)
+        (count(*) filter (where p.action = 'skip'))::integer,
+        coalesce(
+            sum(pg_catalog.jsonb_array_length(p.warnings)) filter (where p.action <> 'skip'), 0
+        )::integer
     into threads_skipped, warnings
     from pg_catalog.unnest(v_plan) as p;
 
