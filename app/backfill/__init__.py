@@ -175,7 +175,7 @@ def _dry_run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Su
             ids = [
                 r[0]
                 for r in conn.execute(
-                    Q.next_thread_ids, {"after": after, "limit": options.batch_size}
+                    Q.next_thread_ids, {"after_id": after, "batch_size": options.batch_size}
                 )
             ]
             if not ids:
@@ -231,7 +231,7 @@ def _run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Summar
                 conn,
                 options,
                 summary,
-                {"run_id": run_id, "after": after, "limit": batch_size, "since": since},
+                {"run_id": run_id, "after_id": after, "batch_size": batch_size, "since_at": since},
             )
             last, seen, created, linked, skipped, warnings = result
             if last is None:
@@ -296,7 +296,7 @@ def _batch_with_retries(
                 ) from None
             if state not in RETRYABLE:
                 raise BackfillError(
-                    f"batch after thread {params['after']} failed ({state or 'no code'}): "
+                    f"batch after thread {params['after_id']} failed ({state or 'no code'}): "
                     f"{_first_line(exc)}; nothing of this batch was written, run again to "
                     "resume once the cause is fixed"
                 ) from None
@@ -304,13 +304,13 @@ def _batch_with_retries(
             summary.retries += 1
             if failures > options.max_retries:
                 raise BackfillError(
-                    f"batch after thread {params['after']} failed {failures} times "
+                    f"batch after thread {params['after_id']} failed {failures} times "
                     f"({_first_line(exc)}); giving up. Live traffic holds the rows it needs: "
                     "run again later, or with a smaller --batch-size or a longer "
                     "--lock-timeout / --statement-timeout"
                 ) from None
-            if failures >= 2 and params["limit"] > 1:
-                params["limit"] = max(1, params["limit"] // 2)
+            if failures >= 2 and params["batch_size"] > 1:
+                params["batch_size"] = max(1, params["batch_size"] // 2)
             time.sleep(min(5.0, max(options.pause_ms, 50) / 1000 * 2**failures))
 
 

@@ -59,7 +59,7 @@ create table private.backfill_thread_outcomes (
 );
 
 comment on table private.backfill_thread_outcomes is
-'The backfill report: every legacy thread not migrated (and why), every one migrated with a warning.';
+'The backfill report: each legacy thread not migrated (and why), each migrated with a warning.';
 
 create index backfill_thread_outcomes_run_id_idx on private.backfill_thread_outcomes (run_id);
 
@@ -89,7 +89,7 @@ create type private.backfill_decision as (
     closed_at timestamptz,
     legacy_target_id text,
     legacy_prescription_id text,
-    event_ids uuid[]
+    event_ids uuid[]  -- noqa: LT01
 );
 
 revoke all on private.backfill_runs from public, anon, authenticated, service_role;

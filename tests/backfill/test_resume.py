@@ -80,7 +80,9 @@ def test_resume_after_ctrl_c_in_the_middle_of_a_batch(
     ids = [
         r[0]
         for r in conn.execute(
-            "select id from public.chat_threads where ticket_id is null order by id"
+            "select p.thread_id from private.backfill_thread_plan(array("
+            " select id from public.chat_threads where ticket_id is null)) as p"
+            " where p.action = 'create' order by p.thread_id"
         )
     ]
     blocker = database.connect(autocommit=False)
@@ -123,7 +125,9 @@ def test_resume_after_the_connection_is_lost_in_the_middle_of_a_batch(
     ids = [
         r[0]
         for r in conn.execute(
-            "select id from public.chat_threads where ticket_id is null order by id"
+            "select p.thread_id from private.backfill_thread_plan(array("
+            " select id from public.chat_threads where ticket_id is null)) as p"
+            " where p.action = 'create' order by p.thread_id"
         )
     ]
     blocker = database.connect(autocommit=False)
