@@ -189,6 +189,9 @@ as $fn$
         select
             rq.*,
             rx.id as rx_id,
+            rx.patient_id as rx_patient_id,
+            rx.pharmacy_id as rx_pharmacy_id,
+            rx.doctor_id as rx_doctor_id,
             rx.created_at as rx_created_at,
             rx.external_order_id,
             rx.rx_number,
@@ -240,34 +243,42 @@ as $fn$
                     and o.opener_role = px.opener_role
                     and pv.id = px.primary_provider_id
             ) as opener_ok,
-            case
-                when px.primary_provider_id is not null and px.patient_id is not null
-                    then private.has_care_relationship(px.primary_provider_id, px.patient_id)
-            end as care_ok,
-            case
-                when px.rx_id is not null and px.pharmacy_id is not null
-                    then private.prescription_link_problem(
-                        px.rx_id, px.patient_id, px.primary_provider_id, px.pharmacy_id
-                    )
-            end as rx_problem,
-            exists (
+            -- The CH004 rule (private.prescription_link_problem, which words the warning).
+            px.rx_id is not null
+            and px.rx_patient_id is not distinct from px.patient_id
+            and px.rx_pharmacy_id is not distinct from px.pharmacy_id
+            and exists (
+                select from public.provider_members as m
+                where m.provider_id = px.primary_provider_id and m.profile_id = px.rx_doctor_id
+            ) as rx_matches,
+            px.rx_id is not null and exists (
                 select from public.healthcare_tickets as t where t.prescription_id = px.rx_id
             ) as rx_linked,
             -- The access issue's order-id rule: a Lifefile order id (and an rx number within
             -- one pharmacy) names one live prescription. Another prescription holding it, unless
             -- its ticket is cancelled or failed, makes this one not linkable.
-            exists (
-                select from public.prescriptions as o
-                where
-                    (
+            px.rx_id is not null and (
+                px.external_order_id is not null and exists (
+                    select from public.prescriptions as o
+                    where
                         o.external_order_id = px.external_order_id
-                        or (o.pharmacy_id = px.pharmacy_id and o.rx_number = px.rx_number)
-                    )
-                    and o.id <> px.rx_id
-                    and not exists (
-                        select from public.healthcare_tickets as t
-                        where t.prescription_id = o.id and t.status in ('cancelled', 'failed')
-                    )
+                        and o.id <> px.rx_id
+                        and not exists (
+                            select from public.healthcare_tickets as t
+                            where t.prescription_id = o.id and t.status in ('cancelled', 'failed')
+                        )
+                )
+                or px.rx_number is not null and exists (
+                    select from public.prescriptions as o
+                    where
+                        o.pharmacy_id = px.pharmacy_id
+                        and o.rx_number = px.rx_number
+                        and o.id <> px.rx_id
+                        and not exists (
+                            select from public.healthcare_tickets as t
+                            where t.prescription_id = o.id and t.status in ('cancelled', 'failed')
+                        )
+                )
             ) as order_id_taken
         from prescriptions as px
     ),
@@ -285,12 +296,20 @@ as $fn$
                     and ch.primary_provider_id is null then 'ambiguous requester'
                 when ch.primary_provider_id is null then 'no requester'
                 when not ch.opener_ok then 'requester may not open prescriptions'
-                when not ch.care_ok then 'no care relationship'
+                -- A kept appointment is a care relationship already.
+                when not ch.appointment_ok and not private.has_care_relationship(
+                    ch.primary_provider_id, ch.patient_id
+                ) then 'no care relationship'
                 when pg_catalog.cardinality(ch.pharmacy_ids) > 1 then 'ambiguous pharmacy'
                 when ch.pharmacy_id is null then 'unknown pharmacy'
             end as skip_reason,
-            ch.rx_id is not null and ch.rx_problem is null and not ch.rx_linked
-                and not ch.order_id_taken as rx_fits
+            ch.rx_matches and not ch.rx_linked and not ch.order_id_taken as rx_fits,
+            case
+                when ch.rx_id is not null and not ch.rx_matches
+                    then private.prescription_link_problem(
+                        ch.rx_id, ch.patient_id, ch.primary_provider_id, ch.pharmacy_id
+                    )
+            end as rx_problem
         from checked as ch
     ),
 
@@ -371,7 +390,15 @@ as $fn$
                         filter (where h.status_rank > 10))[1]
                 ) as final_status,
                 min(h.occurred_at) filter (where h.is_terminal) as closed_at
-            from private.backfill_lifefile_history(array(
+            -- Only a linked prescription with a Lifefile order or rx number has a history:
+            -- the guard row keeps the history lookup from running for the others.
+            from (
+                select
+                where
+                    rk.rx_fits and rk.rx_rank = 1 and rk.live_ticket_id is null
+                    and (rk.external_order_id is not null or rk.rx_number is not null)
+            ) as guard
+            cross join lateral private.backfill_lifefile_history(array(
                 select e.id from private.lifefile_webhook_events as e
                 where e.status = 'unmatched' and e.order_id = rk.external_order_id
                 union
@@ -383,7 +410,6 @@ as $fn$
                     e.status = 'pending'
                     and (e.order_id = rk.external_order_id or e.rx_number = rk.rx_number)
             )) as h
-            where rk.rx_fits and rk.rx_rank = 1 and rk.live_ticket_id is null
             having count(*) > 0
         ) as history on true
     )
