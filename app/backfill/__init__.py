@@ -55,8 +55,8 @@ class Options:
     batch_size: int = 1000
     max_batches: int | None = None
     pause_ms: int = 100
-    lock_timeout_ms: int = 1000
-    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 2000
+    statement_timeout_ms: int = 10000
     max_retries: int = 10
     report: Path | None = None
     progress_every: int = 10
@@ -256,12 +256,13 @@ def _run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Summar
             summary.warnings += warnings
             migrated_this_pass += created + linked
             progress.update(seen, summary)
-            # Batches sized so no lock is held for long: halve one that took more than half
-            # the lock timeout (a frontend may be waiting on it), grow back when quick.
-            if seconds * 1000 > options.lock_timeout_ms / 2 and batch_size > 10:
-                batch_size = max(10, batch_size // 2)
-            elif seconds * 1000 < options.lock_timeout_ms / 8 and batch_size < options.batch_size:
-                batch_size = min(options.batch_size, batch_size * 2)
+            # Batches sized so no lock is held for long: a frontend waiting on one of its
+            # rows waits at most for the rest of the batch. Shrink one that came near the lock
+            # timeout, grow back (by steps) while well under it.
+            if seconds * 1000 > options.lock_timeout_ms * 0.8 and batch_size > 10:
+                batch_size = max(10, int(batch_size * 0.6))
+            elif seconds * 1000 < options.lock_timeout_ms * 0.4 and batch_size < options.batch_size:
+                batch_size = min(options.batch_size, int(batch_size * 1.25) + 1)
             if options.pause_ms:
                 time.sleep(options.pause_ms / 1000)
     finally:
