@@ -95,7 +95,7 @@ def test_prescription_thread_with_its_prescription_becomes_a_sent_ticket_on_its_
     assert found == [(thread,)]
 
 
-def test_one_backfilled_timeline_row_per_ticket_and_no_notification(
+def test_one_backfilled_timeline_row_per_ticket_and_no_notification_delivery_or_broadcast(
     database: TestDatabase, conn: psycopg.Connection
 ) -> None:
     world = make_legacy_world(conn)
@@ -104,9 +104,23 @@ def test_one_backfilled_timeline_row_per_ticket_and_no_notification(
     thread = standard_thread(conn, world, order_id=appointment)
     standard_thread(conn, world)  # no prescription: created
     notifications = conn.execute("select count(*) from public.notifications").fetchone()
+    broadcasts = conn.execute("select count(*) from realtime.messages").fetchone()
+    # The messaging issue's outbox, when it has landed: no delivery about history either.
+    outbox = conn.execute("select to_regclass('public.notification_deliveries')").fetchone()
+    deliveries = (
+        conn.execute("select count(*) from public.notification_deliveries").fetchone()
+        if outbox and outbox[0]
+        else None
+    )
 
     backfill(database.url)
 
+    assert conn.execute("select count(*) from realtime.messages").fetchone() == broadcasts
+    if deliveries is not None:
+        assert (
+            conn.execute("select count(*) from public.notification_deliveries").fetchone()
+            == deliveries
+        )
     rows = conn.execute(
         "select event_type, source, actor_kind, count(*) from public.ticket_timeline"
         " group by 1, 2, 3"
