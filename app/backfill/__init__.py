@@ -267,8 +267,10 @@ def _run(conn: psycopg.Connection[Any], options: Options, out: TextIO) -> Summar
                 time.sleep(options.pause_ms / 1000)
     finally:
         progress.close()
+    # By reason, for the whole run (a resumed run's earlier sessions included).
     for outcome, reason, count in conn.execute(Q.run_reasons, {"run_id": run_id}):
         (summary.reasons if outcome == "skipped" else summary.warning_reasons)[reason] += count
+    summary.warnings = sum(summary.warning_reasons.values())
     if options.report:
         summary.report_rows = _write_report(options.report, conn.execute(Q.report_rows).fetchall())
     return summary
