@@ -529,6 +529,18 @@ as $fn$
                     )
                 )
                 where f.live_ticket_id is null and f.rx_id is null and f.rx_candidates > 1
+                union all
+                -- A ticket inserted as cancelled counts as never sent (no fulfiller, no
+                -- tracking): its Lifefile events stay in the inbox for an operator.
+                select pg_catalog.jsonb_build_object(
+                    'reason', 'history ends cancelled',
+                    'detail', pg_catalog.format(
+                        'Lifefile cancelled order %s: the ticket starts cancelled, its %s '
+                        'events are left unmatched', f.external_order_id,
+                        pg_catalog.cardinality(f.event_ids)
+                    )
+                )
+                where f.link_rx and f.final_status = 'cancelled'
             ) as w
         ), '[]') end,
         case
@@ -557,7 +569,7 @@ as $fn$
                 and f.link_rx then f.metadata ->> 'prescription_id'
             when not f.link_rx then f.metadata ->> 'prescription_id'
         end,
-        case when f.link_rx then f.event_ids end
+        case when f.link_rx and f.final_status is distinct from 'cancelled' then f.event_ids end
     from final as f
     order by f.id
 $fn$;

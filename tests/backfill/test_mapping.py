@@ -584,3 +584,37 @@ def test_two_legacy_threads_of_one_appointment_and_pharmacy_make_one_ticket(
 
     summary, _ = backfill(database.url, batch_size=1)
     assert summary.tickets_created == 0
+
+
+def test_a_history_that_ends_cancelled_starts_the_ticket_cancelled_and_keeps_its_events(
+    database: TestDatabase, conn: psycopg.Connection
+) -> None:
+    world = make_legacy_world(conn)
+    appointment = make_reservation(conn, world.doctor, world.patient)
+    legacy_prescription(conn, world, appointment, external_order_id="LF-9")
+    thread = standard_thread(conn, world, order_id=appointment)
+    for status, at in [
+        ("PROCESSING", "2025-03-05T09:00:00Z"),
+        ("CANCELLED", "2025-03-06T09:00:00Z"),
+    ]:
+        payload = {
+            "eventType": "prescription.status.update",
+            "prescription": {"orderId": "LF-9"},
+            "status": {"current": status, "changedAt": at},
+        }
+        conn.execute(
+            "select private.receive_lifefile_delivery(%s, '{}', 'test')", [json.dumps(payload)]
+        )
+    conn.execute("select private.process_lifefile_events(10)")
+    notifications = conn.execute("select count(*) from public.notifications").fetchone()
+
+    backfill(database.url)
+
+    ticket = ticket_of_thread(conn, thread)
+    assert ticket is not None
+    assert ticket["status"] == "cancelled"
+    assert "LF-9" in outcomes(conn, thread)["history ends cancelled"]
+    assert conn.execute(
+        "select array_agg(distinct status) from private.lifefile_webhook_events"
+    ).fetchone() == (["unmatched"],)
+    assert conn.execute("select count(*) from public.notifications").fetchone() == notifications
