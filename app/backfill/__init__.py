@@ -54,7 +54,7 @@ class Options:
     dry_run: bool = False
     batch_size: int = 1000
     max_batches: int | None = None
-    pause_ms: int = 100
+    pause_ms: int = 250
     lock_timeout_ms: int = 2000
     statement_timeout_ms: int = 10000
     max_retries: int = 10

@@ -36,19 +36,19 @@ def backfill() -> None:
 @click.option(
     "--pause-ms",
     type=click.IntRange(0, 600_000),
-    default=100,
+    default=250,
     show_default=True,
     help="Pause between batches, in milliseconds.",
 )
 @click.option(
     "--lock-timeout",
-    default="1s",
+    default="2s",
     show_default=True,
     help="Longest wait for a lock (500ms, 2s, ...); a batch waiting longer is retried.",
 )
 @click.option(
     "--statement-timeout",
-    default="5s",
+    default="10s",
     show_default=True,
     help="Longest batch; a slower one is retried, smaller.",
 )
