@@ -8,7 +8,9 @@ import signal
 import time
 
 import psycopg
+import pytest
 
+from app.backfill import BackfillError
 from app.backfill.generate import generate_legacy_threads
 from tests.backfill.factories import backfill
 from tests.helpers import CarehubProcess, TestDatabase
@@ -157,3 +159,30 @@ def test_resume_after_the_connection_is_lost_in_the_middle_of_a_batch(
 
     assert summary.finished
     assert_fully_migrated(conn, tickets)
+
+
+def test_a_batch_that_keeps_timing_out_is_retried_smaller_then_given_up_clearly(
+    database: TestDatabase, conn: psycopg.Connection
+) -> None:
+    generate_legacy_threads(conn, 100)
+    created = [
+        r[0]
+        for r in conn.execute(
+            "select p.thread_id from private.backfill_thread_plan(array("
+            " select id from public.chat_threads where ticket_id is null)) as p"
+            " where p.action = 'create' order by p.thread_id"
+        )
+    ]
+    blocker = database.connect(autocommit=False)
+    blocker.execute("select 1 from public.chat_threads where id = %s for update", [created[0]])
+
+    with pytest.raises(BackfillError, match=r"failed 3 times .*giving up"):
+        backfill(database.url, lock_timeout_ms=100, max_retries=2)
+    # Nothing of the failing batch was written; the run stays open to resume.
+    assert conn.execute("select count(*) from public.healthcare_tickets").fetchone() == (0,)
+
+    blocker.rollback()
+    summary, output = backfill(database.url)
+    assert "resuming run" in output
+    assert summary.finished
+    assert summary.tickets_created == len(created)
