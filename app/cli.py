@@ -168,6 +168,11 @@ def _database_url_after_subcommand(group: click.Group, *, skip: tuple[str, ...] 
 _database_url_after_subcommand(webhooks, skip=("send-test",))
 main.add_command(webhooks)
 
+# `carehub backfill threads`: the legacy-thread backfill (app/backfill).
+from app.backfill.cli import backfill  # noqa: E402
+
+main.add_command(backfill)
+
 
 @main.group()
 @click.option("--database-url", help="Target database of `db migrate` (default: $DATABASE_URL).")

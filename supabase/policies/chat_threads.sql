@@ -3,7 +3,8 @@
 -- (no ticket) may still be started by a signed-in user during the rollout. Ids are the
 -- database's (a client-chosen id would reveal existing ones). Nobody deletes a ticket's thread
 -- through the API (trigger keep_ticket_thread, service_role included); the service may still
--- delete legacy threads while they are migrated.
+-- delete legacy threads while they are migrated. A legacy thread recorded in a ticket's
+-- legacy_thread_id is readable by that ticket's parties (backfill, issue 11).
 
 alter table public.chat_threads enable row level security;
 
@@ -26,6 +27,26 @@ using (
     )
     or (ticket_id is null and created_by = (select auth.uid()))
     or (select private.is_admin())
+    or (
+        -- A legacy thread recorded in a ticket's legacy_thread_id (the backfill found the
+        -- ticket already there) is that ticket's earlier conversation: its parties read it.
+        -- The ticket's own columns decide, as its policy does (one unique-index lookup).
+        ticket_id is null
+        and exists (
+            select from public.healthcare_tickets as t
+            where
+                t.legacy_thread_id = chat_threads.id
+                and (
+                    t.patient_id = (select auth.uid())
+                    or t.primary_provider_id = any(array(select private.current_provider_ids()))
+                    or (
+                        t.sent_at is not null
+                        and t.secondary_provider_id
+                        = any(array(select private.current_provider_ids()))
+                    )
+                )
+        )
+    )
 );
 
 drop policy if exists "Users can start legacy threads" on public.chat_threads;
