@@ -575,7 +575,7 @@ begin
         v_booking_phone := private.e164(pg_catalog.regexp_replace(
             v_reservation.patient_phone, '[^0-9+]', '', 'g'
         ));
-        select rq.preferred_contact_method into v_booking_preferred
+        select rq.preferred_contact_method::text into v_booking_preferred
         from public.reservation_request as rq where rq.id = v_reservation.request_id;
     else
         select rq.* into v_request from public.reservation_request as rq where rq.id = p_request_id;
@@ -585,7 +585,7 @@ begin
         v_booking_phone := private.e164(pg_catalog.regexp_replace(
             v_request.patient_phone, '[^0-9+]', '', 'g'
         ));
-        v_booking_preferred := v_request.preferred_contact_method;
+        v_booking_preferred := v_request.preferred_contact_method::text;
     end if;
 
     for v_rule in
