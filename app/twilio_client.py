@@ -4,8 +4,10 @@ rewrites the host of every request it sends."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from requests.adapters import HTTPAdapter
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -14,12 +16,20 @@ from app.config import Settings
 TWILIO_API = "https://api.twilio.com"
 # A send that has not been answered by then is 'unknown': looked up before any resend.
 REQUEST_TIMEOUT_SECONDS = 10.0
+# As many pooled connections as the sender has threads (requests' default pool keeps 10).
+POOL_SIZE = 64
+# twilio-python logs every request's headers at INFO: keep its log for warnings.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
     def __init__(self, base_url: str, timeout: float = REQUEST_TIMEOUT_SECONDS):
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/")
+        if self.session is not None:
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+            self.session.mount("https://", adapter)
+            self.session.mount("http://", adapter)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # type: ignore[override]
         if url.startswith(TWILIO_API) and self.base_url != TWILIO_API:

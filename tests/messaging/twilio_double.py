@@ -59,7 +59,7 @@ class TwilioDouble:
         self.lock = threading.Lock()
         self.callback_poster: Poster = _urllib_post
         self.auto_callbacks: tuple[str, ...] = ()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -223,6 +223,10 @@ class TwilioDouble:
         for status in self.auto_callbacks:
             if message["status_callback"]:
                 threading.Thread(target=self.callback, args=(sid, status), daemon=True).start()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # Twilio takes many connections at once; so does the double
 
 
 def _urllib_post(url: str, params: dict[str, str], headers: dict[str, str]) -> int:
