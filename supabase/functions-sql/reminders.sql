@@ -64,7 +64,9 @@ as $fn$
 $fn$;
 
 -- Queue the reminders of reservation p_reservation_id for the appointment at p_start (none
--- whose moment has already passed).
+-- whose moment has already passed). The 24 h reminder goes at the same wall-clock time the day
+-- before in the patient's zone (else the practitioner's): across a daylight-saving change that
+-- is 23 or 25 hours, never an hour off on the patient's clock.
 create or replace function private.schedule_reservation_reminders(
     p_reservation_id uuid, p_start timestamptz
 )
@@ -73,11 +75,19 @@ language plpgsql
 security definer
 set search_path = ''
 as $fn$
+declare
+    v_zone text;
+    v_day_before timestamptz;
 begin
-    if p_start - interval '24 hours' > pg_catalog.now() then
+    select coalesce(pp.timezone, pr.timezone, 'UTC') into v_zone
+    from public.reservation as r
+    inner join public.profile as pr on r.profile_id = pr.id
+    left join public.profile as pp on r.patient_id = pp.id
+    where r.id = p_reservation_id;
+    v_day_before := ((p_start at time zone v_zone) - interval '1 day') at time zone v_zone;
+    if v_day_before > pg_catalog.now() then
         perform private.queue_notifications(
-            'reservation_reminder_24h', null, p_reservation_id, null, p_start,
-            p_start - interval '24 hours'
+            'reservation_reminder_24h', null, p_reservation_id, null, p_start, v_day_before
         );
     end if;
     if p_start - interval '2 hours' > pg_catalog.now() then
