@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import tuple_row
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
@@ -75,8 +75,17 @@ class Sender:
         ).fetchall()
         if not rows:
             return 0
-        columns = ("id", "channel", "address", "body", "content_sid", "content_variables",
-                   "lookup", "created_at", "attempts")
+        columns = (
+            "id",
+            "channel",
+            "address",
+            "body",
+            "content_sid",
+            "content_variables",
+            "lookup",
+            "created_at",
+            "attempts",
+        )
         claimed = [dict(zip(columns, row, strict=True)) for row in rows]
         lookups = {
             row["id"]: conn.execute(queries.twilio_sid_from_callbacks, {"id": row["id"]}).fetchone()
@@ -135,7 +144,10 @@ class Sender:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
             return SendResult(
-                "error", error_code=exc.code, error_message=str(exc.msg)[:500], http_status=exc.status
+                "error",
+                error_code=exc.code,
+                error_message=str(exc.msg)[:500],
+                http_status=exc.status,
             )
         except Exception as exc:  # timeout or connection lost: the request may have left
             return SendResult("unknown", error_message=f"{type(exc).__name__}: {exc}"[:500])
@@ -165,9 +177,10 @@ def _json(value: object) -> str:
 
 def reconcile(conn: psycopg.Connection, client: Client, since: str = "24 hours") -> int:
     """Fetch the final status of messages still not final (Twilio recommends it daily)."""
-    rows = conn.execute(
-        queries.deliveries_to_reconcile, {"since": since, "max_rows": 10_000}
-    ).fetchall()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            queries.deliveries_to_reconcile, {"since": since, "max_rows": 10_000}
+        ).fetchall()
     changed = 0
     for delivery_id, sid in rows:
         try:
@@ -175,16 +188,17 @@ def reconcile(conn: psycopg.Connection, client: Client, since: str = "24 hours")
         except TwilioRestException as exc:
             log.warning("twilio reconcile: %s: %s", sid, exc.msg)
             continue
-        row = conn.execute(
-            queries.apply_delivery_status,
-            {
-                "id": delivery_id,
-                "sid": sid,
-                "status": message.status,
-                "error_code": message.error_code,
-                "error_message": message.error_message,
-            },
-        ).fetchone()
+        with conn.cursor(row_factory=tuple_row) as cur:
+            row = cur.execute(
+                queries.apply_delivery_status,
+                {
+                    "id": delivery_id,
+                    "sid": sid,
+                    "status": message.status,
+                    "error_code": message.error_code,
+                    "error_message": message.error_message,
+                },
+            ).fetchone()
         changed += 1 if row and row[0] == "applied" else 0
     return changed
 
@@ -205,16 +219,21 @@ def chat_job(settings: Settings) -> Job:
 
 
 def messaging_jobs(
-    settings: Settings | None = None, client_factory: Callable[[Settings], Client | None] = make_client
+    settings: Settings | None = None,
+    client_factory: Callable[[Settings], Client | None] = make_client,
 ) -> list[Job]:
     """The jobs; without Twilio credentials no send job (deliveries stay queued, nothing lost,
     and are sent once a worker starts with them)."""
     if settings is None:
-        settings = Settings.from_env({**os.environ, "DATABASE_URL": os.environ.get(
-            "DATABASE_URL", "postgresql://unset"
-        )})
+        settings = Settings.from_env(
+            {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL", "postgresql://unset")}
+        )
     jobs = [chat_job(settings), inbox_job(INBOX, every=INBOX_SWEEP_SECONDS, batch_size=100)]
-    client = client_factory(settings) if (settings.sms_configured or settings.whatsapp_configured) else None
+    client = (
+        client_factory(settings)
+        if (settings.sms_configured or settings.whatsapp_configured)
+        else None
+    )
     if client is None:
         log.warning("messaging: Twilio is not configured; SMS and WhatsApp deliveries stay queued")
         return jobs
@@ -233,4 +252,4 @@ def messaging_jobs(
     return jobs
 
 
-__all__ = ["Sender", "messaging_jobs", "reconcile", "dict_row"]
+__all__ = ["Sender", "messaging_jobs", "reconcile"]

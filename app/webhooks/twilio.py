@@ -31,8 +31,9 @@ CHANNEL = "twilio_webhook_events"
 EXTENSION_KEY = "carehub.twilio"
 MAX_BODY_BYTES = 64 * 1024
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-SMS_SETTINGS = "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER or " \
-    "TWILIO_MESSAGING_SERVICE_SID"
+SMS_SETTINGS = (
+    "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID"
+)
 WHATSAPP_SETTINGS = "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM"
 
 blueprint = Blueprint("twilio_webhook", __name__)
@@ -55,7 +56,9 @@ class TwilioState:
 
 def init_app(app: Flask, settings: Settings) -> None:
     limit = settings.lifefile_unauthenticated_rate_limit
-    app.extensions[EXTENSION_KEY] = TwilioState(settings, inbox.LocalBuckets(limit) if limit else None)
+    app.extensions[EXTENSION_KEY] = TwilioState(
+        settings, inbox.LocalBuckets(limit) if limit else None
+    )
     features = app.extensions.setdefault(FEATURES_KEY, {})
     features["sms"] = (
         "enabled" if settings.sms_configured else f"disabled: not configured ({SMS_SETTINGS})"

@@ -1310,7 +1310,7 @@ $fn$;
 -- Operators: queue delivery p_delivery_id again now (from failed, undelivered, suppressed or
 -- cancelled; an opted-out number stays suppressed at send time). Returns the row.
 create or replace function private.retry_notification_delivery(p_delivery_id uuid)
-returns public.notification_deliveries
+returns setof public.notification_deliveries
 language sql
 security definer
 set search_path = ''
@@ -1329,7 +1329,7 @@ $fn$;
 
 -- Operators: cancel delivery p_delivery_id if it has not been handed to Twilio yet.
 create or replace function private.cancel_notification_delivery(p_delivery_id uuid)
-returns public.notification_deliveries
+returns setof public.notification_deliveries
 language sql
 security definer
 set search_path = ''

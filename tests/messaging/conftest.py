@@ -26,8 +26,14 @@ from tests.messaging.twilio_double import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 PUBLIC_BASE_URL = "https://carehub.example"
 FROM_NUMBER = "+15550001111"
 ZONES = (
-    "UTC", "Europe/Madrid", "America/New_York", "America/Los_Angeles", "Asia/Tokyo",
-    "Australia/Sydney", "Asia/Kolkata", "Pacific/Honolulu",
+    "UTC",
+    "Europe/Madrid",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Pacific/Honolulu",
 )
 
 
@@ -98,7 +104,11 @@ def client(app: Flask, double: TwilioDouble) -> FlaskClient:
 
 
 def consenting_patient(
-    conn: psycopg.Connection, patient: uuid.UUID, phone: str, *, tz: str | None = None,
+    conn: psycopg.Connection,
+    patient: uuid.UUID,
+    phone: str,
+    *,
+    tz: str | None = None,
     preferred: str = "sms",
 ) -> None:
     conn.execute(

@@ -49,7 +49,8 @@ def test_callbacks_out_of_order_and_twice_apply_only_forward(
     assert events(conn) == 2  # (sid, delivered) and (sid, sent), each once
     process_inbox(conn)
     [row] = deliveries(conn, id=row["id"])
-    assert row["status"] == "delivered" and row["delivered_at"] is not None
+    assert row["status"] == "delivered"
+    assert row["delivered_at"] is not None
     double.callback(sid, "undelivered", error_code=30003)
     process_inbox(conn)
     assert deliveries(conn, id=row["id"])[0]["status"] == "delivered"
@@ -93,9 +94,10 @@ def test_bad_signatures_are_refused_with_403_and_nothing_is_stored(
 def test_stop_opts_out_and_start_opts_back_in(
     conn: psycopg.Connection, double: TwilioDouble, sender: Sender, client: FlaskClient
 ) -> None:
-    row, world = sent_sms(conn, sender)
+    row, _world = sent_sms(conn, sender)
     response = double.inbound(INBOUND, PHONE, "stop")
-    assert response.status_code == 200 and b"<Response></Response>" in response.data
+    assert response.status_code == 200
+    assert b"<Response></Response>" in response.data
     process_inbox(conn)
     ticket = row["ticket_id"]
     set_status(conn, ticket, "received")

@@ -46,8 +46,12 @@ def test_default_rules_are_seeded_without_phi_in_phone_texts(conn: psycopg.Conne
     statuses = {r[1] for r in rows if r[0] == "ticket_status"}
     assert statuses == set(PATHS)
     assert {r[0] for r in rows} >= {
-        "reservation_confirmed", "reservation_cancelled", "reservation_reminder_24h",
-        "reservation_reminder_2h", "reservation_rejected", "reservation_request_expired",
+        "reservation_confirmed",
+        "reservation_cancelled",
+        "reservation_reminder_24h",
+        "reservation_reminder_2h",
+        "reservation_rejected",
+        "reservation_request_expired",
     }
     for _event, _status, template in rows:
         for phi in ("{medication}", "{service_name}", "{practitioner_name}"):
@@ -94,7 +98,9 @@ def test_chat_delivery_posts_a_system_message_with_the_medication(
         " on t.id = m.thread_id where t.ticket_id = %s and m.kind = 'system'",
         [ticket],
     ).fetchone()
-    assert row is not None and "Amoxicillin" in row[0] and row[1] is None
+    assert row is not None
+    assert "Amoxicillin" in row[0]
+    assert row[1] is None
     # A system message raises no "New message".
     after = conn.execute("select count(*) from public.notifications").fetchone()
     assert after == before
@@ -152,8 +158,11 @@ def test_the_actor_is_not_messaged_and_recipients_read_only_their_rows(
         theirs = c.execute("select count(*) from public.notification_deliveries").fetchone()
     with as_user(conn, world.admin) as c:
         everything = c.execute("select count(*) from public.notification_deliveries").fetchone()
-    assert mine is not None and mine[0] >= 2 and theirs == (0,)
-    assert everything is not None and everything[0] >= mine[0]
+    assert mine is not None
+    assert mine[0] >= 2
+    assert theirs == (0,)
+    assert everything is not None
+    assert everything[0] >= mine[0]
     # The patient cancels it themselves: nobody texts them about their own action.
     count = len(deliveries(conn, ticket_id=ticket))
     conn.execute(

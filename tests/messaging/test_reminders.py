@@ -86,7 +86,8 @@ def test_a_moved_slot_gets_reminders_for_its_new_time(conn: psycopg.Connection) 
     old = [r for r in rows if r["event"] in REMINDERS and r["appointment_time"] != new_start]
     new = [r for r in rows if r["event"] in REMINDERS and r["appointment_time"] == new_start]
     assert {(r["status"], r["suppressed_reason"]) for r in old} == {("cancelled", "rescheduled")}
-    assert {r["status"] for r in new} == {"scheduled"} and len(new) == 2
+    assert {r["status"] for r in new} == {"scheduled"}
+    assert len(new) == 2
     assert flags(conn, reservation) == (True, False, True, False)
 
 
@@ -145,10 +146,7 @@ def test_quiet_hours_defer_to_eight_in_two_time_zones(conn: psycopg.Connection) 
 
 def test_a_status_at_night_is_deferred_to_the_patients_morning(conn: psycopg.Connection) -> None:
     now = datetime.now(UTC)
-    night = [
-        z for z in ZONES
-        if (h := now.astimezone(ZoneInfo(z)).hour) >= 22 or h < 6
-    ][:2]
+    night = [z for z in ZONES if (h := now.astimezone(ZoneInfo(z)).hour) >= 22 or h < 6][:2]
     assert night
     for zone in night:
         world = make_world(conn)
@@ -167,9 +165,7 @@ def test_a_two_hour_reminder_that_quiet_hours_make_too_late_is_cancelled(
     _practitioner, _slot, reservation = book(conn, start)
     rows = {r["event"]: r for r in deliveries(conn, reservation_id=reservation)}
     two = rows["reservation_reminder_2h"]
-    assert (two["status"], two["suppressed_reason"]) == (
-        "cancelled", "too_late_after_quiet_hours"
-    )
+    assert (two["status"], two["suppressed_reason"]) == ("cancelled", "too_late_after_quiet_hours")
     assert rows["reservation_reminder_24h"]["status"] == "scheduled"
 
 
@@ -182,9 +178,7 @@ def test_a_reminder_for_a_cancelled_reservation_is_not_sent_late(
         "update public.notification_deliveries set not_before = now() where reservation_id = %s",
         [reservation],
     )
-    conn.execute(
-        "alter table public.reservation disable trigger queue_reservation_notifications"
-    )
+    conn.execute("alter table public.reservation disable trigger queue_reservation_notifications")
     conn.execute("update public.reservation set status = 'cancelled' where id = %s", [reservation])
     conn.execute("alter table public.reservation enable trigger queue_reservation_notifications")
     run_sender(sender, conn)
@@ -207,5 +201,6 @@ def test_an_anonymous_booking_phone_gets_its_hold_ended_message(conn: psycopg.Co
     conn.execute("select public.reject_reservation_request(%s, 'busy')", [request[0]])
     [row] = deliveries(conn, request_id=request[0])
     assert row["event"] == "reservation_rejected"
-    assert row["recipient_id"] is None and row["address"] == "+15557770001"
+    assert row["recipient_id"] is None
+    assert row["address"] == "+15557770001"
     assert row["status"] in ("queued", "scheduled")

@@ -60,9 +60,19 @@ def delivery(conn: psycopg.Connection, delivery_id: uuid.UUID) -> dict:
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [(21211, "failed"), (21614, "failed"), (21408, "failed"), (30005, "failed"),
-     (30006, "failed"), (21610, "suppressed"), (20429, "queued"), (21611, "queued"),
-     (30003, "queued"), (30008, "queued"), (20500, "queued")],
+    [
+        (21211, "failed"),
+        (21614, "failed"),
+        (21408, "failed"),
+        (30005, "failed"),
+        (30006, "failed"),
+        (21610, "suppressed"),
+        (20429, "queued"),
+        (21611, "queued"),
+        (30003, "queued"),
+        (30008, "queued"),
+        (20500, "queued"),
+    ],
 )
 def test_failures_are_classified_by_error_code(
     conn: psycopg.Connection, double: TwilioDouble, sender: Sender, code: int, status: str
@@ -114,7 +124,8 @@ def test_a_crash_after_the_request_left_makes_no_duplicate(
     sender.run(conn)
     assert double.count() == 1
     row = delivery(conn, delivery_id)
-    assert row["status"] == "sending" and row["provider_message_id"] is None
+    assert row["status"] == "sending"
+    assert row["provider_message_id"] is None
     double.drop_response.clear()
     # The lease runs out; the next sender looks the message up instead of sending it again.
     conn.execute(
@@ -221,7 +232,7 @@ def test_whatsapp_outside_the_window_falls_back_to_the_template_then_sms(
     consenting_patient(conn, world.patient, PHONE, preferred="whatsapp")
     conn.execute(
         "update public.notification_rules set whatsapp_content_sid = %s,"
-        " whatsapp_variables = '{\"1\": \"{patient_first_name}\"}'"
+        ' whatsapp_variables = \'{"1": "{patient_first_name}"}\''
         " where name = 'Prescription sent to the pharmacy'",
         ["HX" + "a" * 32],
     )
@@ -234,6 +245,7 @@ def test_whatsapp_outside_the_window_falls_back_to_the_template_then_sms(
     [row] = deliveries(conn, id=row["id"])
     assert (row["channel"], row["status"]) == ("sms", "sent")
     forms = double.requests
-    assert "Body" in forms[0] and forms[1]["ContentSid"] == "HX" + "a" * 32
+    assert "Body" in forms[0]
+    assert forms[1]["ContentSid"] == "HX" + "a" * 32
     assert forms[1]["ContentVariables"] == '{"1": "Alex"}'
     assert forms[2]["To"] == PHONE

@@ -135,7 +135,7 @@ class TwilioDouble:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
                 path = urllib.parse.urlparse(self.path).path
@@ -146,7 +146,7 @@ class TwilioDouble:
                     time.sleep(double.latency)
                 double._create(self, form)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parsed = urllib.parse.urlparse(self.path)
                 query = dict(urllib.parse.parse_qsl(parsed.query))
                 if parsed.path.endswith("/Messages.json"):
@@ -156,26 +156,41 @@ class TwilioDouble:
                         since = since.replace(tzinfo=UTC)
                     with double.lock:
                         found = [
-                            double.messages[s] for s in double.order
+                            double.messages[s]
+                            for s in double.order
                             if ("To" not in query or double.messages[s]["to"] == query["To"])
-                            and (since is None or parsedate_to_datetime(
-                                double.messages[s]["date_sent"]) >= since)
+                            and (
+                                since is None
+                                or parsedate_to_datetime(double.messages[s]["date_sent"]) >= since
+                            )
                         ]
-                    self._answer(200, {
-                        "messages": found, "page": 0, "page_size": 200,
-                        "next_page_uri": None, "previous_page_uri": None,
-                        "first_page_uri": parsed.path, "uri": parsed.path,
-                        "start": 0, "end": max(len(found) - 1, 0),
-                    })
+                    self._answer(
+                        200,
+                        {
+                            "messages": found,
+                            "page": 0,
+                            "page_size": 200,
+                            "next_page_uri": None,
+                            "previous_page_uri": None,
+                            "first_page_uri": parsed.path,
+                            "uri": parsed.path,
+                            "start": 0,
+                            "end": max(len(found) - 1, 0),
+                        },
+                    )
                     return
                 sid = parsed.path.rsplit("/", 1)[-1].removesuffix(".json")
                 message = double.messages.get(sid)
                 if message is None:
-                    self._answer(404, {
-                        "code": 20404, "message": f"The requested resource {parsed.path} was "
-                        "not found", "more_info": "https://www.twilio.com/docs/errors/20404",
-                        "status": 404,
-                    })
+                    self._answer(
+                        404,
+                        {
+                            "code": 20404,
+                            "message": f"The requested resource {parsed.path} was not found",
+                            "more_info": "https://www.twilio.com/docs/errors/20404",
+                            "status": 404,
+                        },
+                    )
                     return
                 self._answer(200, message)
 
@@ -193,21 +208,36 @@ class TwilioDouble:
             code = 21211
         if code is not None:
             status, message = ERRORS[code]
-            handler._answer(status, {
-                "code": code, "message": message,
-                "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status,
-            })
+            handler._answer(
+                status,
+                {
+                    "code": code,
+                    "message": message,
+                    "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                    "status": status,
+                },
+            )
             return
         sid = "SM" + secrets.token_hex(16)
         now = format_datetime(datetime.now(UTC), usegmt=True)
         message = {
-            "sid": sid, "account_sid": ACCOUNT_SID, "to": to,
-            "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
-            "body": form.get("Body", ""), "content_sid": form.get("ContentSid"),
+            "sid": sid,
+            "account_sid": ACCOUNT_SID,
+            "to": to,
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form.get("Body", ""),
+            "content_sid": form.get("ContentSid"),
             "content_variables": form.get("ContentVariables"),
-            "status": "queued", "num_segments": "1", "direction": "outbound-api",
-            "date_created": now, "date_updated": now, "date_sent": now,
-            "error_code": None, "error_message": None, "price": None,
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": now,
+            "error_code": None,
+            "error_message": None,
+            "price": None,
             "status_callback": form.get("StatusCallback"),
             "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
         }
@@ -232,11 +262,13 @@ class _Server(ThreadingHTTPServer):
 def _urllib_post(url: str, params: dict[str, str], headers: dict[str, str]) -> int:
     import urllib.request
 
-    request = urllib.request.Request(
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"a status callback is an http(s) URL, not {url!r}")
+    request = urllib.request.Request(  # noqa: S310 (http(s) only, checked above)
         url, data=urllib.parse.urlencode(params).encode(), headers=headers, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
