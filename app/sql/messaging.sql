@@ -90,27 +90,63 @@ limit %(max_rows)s;
 
 -- name: show_notification_delivery
 -- One delivery, everything stored about it, with its rule's name.
+with wanted as (select %(id)s::uuid as id)
+
 select
-    d.*,
-    r.name as rule_name
+    d.id,
+    r.name as rule_name,
+    d.event,
+    d.status,
+    d.suppressed_reason,
+    d.channel,
+    d.address,
+    d.recipient_id,
+    d.ticket_id,
+    d.reservation_id,
+    d.request_id,
+    d.appointment_time,
+    d.recipient_timezone,
+    d.not_before,
+    d.attempts,
+    d.next_attempt_at,
+    d.provider_message_id,
+    d.provider_status,
+    d.error_code,
+    d.error_message,
+    d.segments,
+    d.body,
+    d.content_sid,
+    d.dedupe_key,
+    d.created_at,
+    d.sent_at,
+    d.delivered_at,
+    d.read_at
 from public.notification_deliveries as d
-left join public.notification_rules as r on d.rule_id = r.id
-where d.id = %(id)s;
+inner join wanted on d.id = wanted.id
+left join public.notification_rules as r on d.rule_id = r.id;
 
 -- name: retry_notification_delivery
 -- Queue one failed, undelivered, suppressed or cancelled delivery again now.
-select d.id, d.status from private.retry_notification_delivery(%(id)s) as d;
+select
+    d.id,
+    d.status
+from private.retry_notification_delivery(%(id)s) as d;
 
 -- name: retry_notification_deliveries
 -- Queue every delivery of one status again now; their ids.
-select d.id, d.status
-from public.notification_deliveries as x
-cross join lateral private.retry_notification_delivery(x.id) as d
-where x.status = %(status)s;
+select
+    d.id,
+    d.status
+from (select %(status)s::text as status) as wanted
+inner join public.notification_deliveries as x on wanted.status = x.status
+cross join lateral private.retry_notification_delivery(x.id) as d;
 
 -- name: cancel_notification_delivery
 -- Cancel one delivery not yet handed to Twilio.
-select d.id, d.status from private.cancel_notification_delivery(%(id)s) as d;
+select
+    d.id,
+    d.status
+from private.cancel_notification_delivery(%(id)s) as d;
 
 -- name: list_twilio_events
 -- The newest Twilio inbox events, optionally of one status.

@@ -12,7 +12,8 @@
 -- or pharmacy's zone. Patients who kept the old default never chose it.
 alter table public.profile alter column timezone drop not null;
 alter table public.profile alter column timezone drop default;
-update public.profile set timezone = null where role = 'patient' and timezone = 'UTC';
+update public.profile set timezone = null
+where role = 'patient' and timezone = 'UTC';
 
 -- The placeholders a template may use; is_phi ones render only in chat unless the rule allows
 -- PHI. max_length is what template validation assumes a value can take (segment counting).
@@ -42,7 +43,9 @@ insert into private.messaging_placeholders (name, is_phi, max_length, descriptio
 -- or fall back to SMS; retry -> backoff with jitter up to the limit; no_resend -> failed.
 create table private.twilio_error_actions (
     code integer primary key,
-    action text not null check (action in ('permanent', 'opt_out', 'template', 'retry', 'no_resend')),
+    action text not null check (
+        action in ('permanent', 'opt_out', 'template', 'retry', 'no_resend')
+    ),
     description text not null
 );
 
@@ -72,14 +75,18 @@ create table public.notification_rules (
     )),
     ticket_type text references public.ticket_types (ticket_type),
     status text,
-    audience text not null default 'patient' check (audience in ('patient', 'primary', 'secondary')),
+    audience text not null default 'patient' check (
+        audience in ('patient', 'primary', 'secondary')
+    ),
     channels text[] not null check (
         channels <> '{}' and channels <@ array['sms', 'whatsapp', 'chat', 'email']
     ),
     sms_template text,
     whatsapp_content_sid text check (whatsapp_content_sid ~ '^HX[0-9a-fA-F]{32}$'),
     -- {"1": "patient_first_name", "2": "tracking_url"}: the template's numbered variables.
-    whatsapp_variables jsonb not null default '{}' check (jsonb_typeof(whatsapp_variables) = 'object'),
+    whatsapp_variables jsonb not null default '{}' check (
+        jsonb_typeof(whatsapp_variables) = 'object'
+    ),
     chat_template text,
     delay_minutes integer not null default 0 check (delay_minutes between 0 and 10080),
     quiet_hours boolean not null default true,
@@ -213,11 +220,15 @@ create table private.twilio_send_budget (
 insert into private.twilio_send_budget (tokens) values (0);
 
 insert into private.limits (name, value, description) values
-('booking_phone_messages_per_day', 3,
- 'Messages an unverified booking phone (no account) may receive in 24 hours'),
+(
+    'booking_phone_messages_per_day', 3,
+    'Messages an unverified booking phone (no account) may receive in 24 hours'
+),
 ('notification_max_attempts', 6, 'Send attempts of one SMS/WhatsApp delivery before failed'),
-('notification_send_lease_seconds', 60,
- 'How long a claimed delivery stays sending before another worker looks it up');
+(
+    'notification_send_lease_seconds', 60,
+    'How long a claimed delivery stays sending before another worker looks it up'
+);
 
 -- Functions and triggers ---------------------------------------------------------------
 
@@ -1828,7 +1839,6 @@ revoke all on private.twilio_webhook_events from public, anon, authenticated, se
 revoke all on private.twilio_send_budget from public, anon, authenticated, service_role;
 revoke all on private.messaging_placeholders from public, anon, authenticated, service_role;
 revoke all on private.twilio_error_actions from public, anon, authenticated, service_role;
-
 -- The default rules: the eight statuses of the pharmacy feed (and picked up), reservations.
 -- No PHI in SMS or WhatsApp texts: no medication, diagnosis, service or clinician; the chat
 -- texts (in the ticket's thread, behind sign-in) may name the medication.
@@ -1836,60 +1846,97 @@ insert into public.notification_rules (
     name, event, ticket_type, status, channels, sms_template, chat_template, quiet_hours,
     required_placeholders
 ) values
-('Prescription sent to the pharmacy', 'ticket_status', 'prescription', 'sent',
- '{sms,whatsapp,chat}',
- 'Hi {patient_first_name}, your prescription was sent to {pharmacy_name}. Follow it in the app: {app_link}',
- 'Your prescription for {medication} was sent to {pharmacy_name}.', true, '{}'),
-('Prescription received by the pharmacy', 'ticket_status', 'prescription', 'received',
- '{sms,whatsapp,chat}',
- 'Hi {patient_first_name}, {pharmacy_name} has received your order. Details: {app_link}',
- '{pharmacy_name} received the order for {medication}.', true, '{}'),
-('Prescription being prepared', 'ticket_status', 'prescription', 'processing',
- '{sms,whatsapp,chat}',
- '{pharmacy_name} is preparing your order. Details: {app_link}',
- '{pharmacy_name} is preparing {medication}.', true, '{}'),
-('Prescription ready for pickup', 'ticket_status', 'prescription', 'ready',
- '{sms,whatsapp,chat}',
- 'Hi {patient_first_name}, your order is ready for pickup at {pharmacy_name}. Details: {app_link}',
- '{medication} is ready for pickup at {pharmacy_name}.', true, '{}'),
-('Prescription shipped', 'ticket_status', 'prescription', 'shipped',
- '{sms,whatsapp,chat}',
- 'Your order from {pharmacy_name} has shipped with {carrier}, tracking {tracking_number}: {tracking_url} Expected {estimated_delivery}.',
- '{medication} shipped with {carrier}, tracking {tracking_number}.', true, '{tracking_number}'),
-('Prescription out for delivery', 'ticket_status', 'prescription', 'out_for_delivery',
- '{sms,whatsapp,chat}',
- 'Your order is out for delivery today. Track it: {tracking_url}',
- '{medication} is out for delivery today.', false, '{}'),
-('Prescription delivered', 'ticket_status', 'prescription', 'delivered',
- '{sms,whatsapp,chat}',
- 'Your order was delivered. How did we do? Tell us in the app: {app_link}',
- '{medication} was delivered. How did we do? Rate the delivery in the app.', true, '{}'),
-('Prescription picked up', 'ticket_status', 'prescription', 'completed',
- '{sms,whatsapp,chat}',
- 'Thanks for collecting your order at {pharmacy_name}. Questions? {app_link}',
- '{medication} was collected at {pharmacy_name}.', true, '{}'),
-('Prescription cancelled', 'ticket_status', 'prescription', 'cancelled',
- '{sms,whatsapp,chat}',
- 'Your prescription order was cancelled. Questions? Call us at {support_phone}.',
- 'The order for {medication} was cancelled. Call {support_phone} with any question.', true, '{}'),
-('Prescription failed', 'ticket_status', 'prescription', 'failed',
- '{sms,whatsapp,chat}',
- 'We could not complete your prescription order. Please call us at {support_phone}.',
- 'The order for {medication} could not be completed. Please call {support_phone}.', true, '{}');
+(
+    'Prescription sent to the pharmacy', 'ticket_status', 'prescription', 'sent',
+    '{sms,whatsapp,chat}',
+    'Hi {patient_first_name}, your prescription was sent to {pharmacy_name}. '
+    || 'Follow it in the app: {app_link}',
+    'Your prescription for {medication} was sent to {pharmacy_name}.', true, '{}'
+),
+(
+    'Prescription received by the pharmacy', 'ticket_status', 'prescription', 'received',
+    '{sms,whatsapp,chat}',
+    'Hi {patient_first_name}, {pharmacy_name} has received your order. Details: {app_link}',
+    '{pharmacy_name} received the order for {medication}.', true, '{}'
+),
+(
+    'Prescription being prepared', 'ticket_status', 'prescription', 'processing',
+    '{sms,whatsapp,chat}',
+    '{pharmacy_name} is preparing your order. Details: {app_link}',
+    '{pharmacy_name} is preparing {medication}.', true, '{}'
+),
+(
+    'Prescription ready for pickup', 'ticket_status', 'prescription', 'ready',
+    '{sms,whatsapp,chat}',
+    'Hi {patient_first_name}, your order is ready for pickup at {pharmacy_name}. '
+    || 'Details: {app_link}',
+    '{medication} is ready for pickup at {pharmacy_name}.', true, '{}'
+),
+(
+    'Prescription shipped', 'ticket_status', 'prescription', 'shipped',
+    '{sms,whatsapp,chat}',
+    'Your order from {pharmacy_name} has shipped with {carrier}, tracking '
+    || '{tracking_number}: {tracking_url} Expected {estimated_delivery}.',
+    '{medication} shipped with {carrier}, tracking {tracking_number}.', true, '{tracking_number}'
+),
+(
+    'Prescription out for delivery', 'ticket_status', 'prescription', 'out_for_delivery',
+    '{sms,whatsapp,chat}',
+    'Your order is out for delivery today. Track it: {tracking_url}',
+    '{medication} is out for delivery today.', false, '{}'
+),
+(
+    'Prescription delivered', 'ticket_status', 'prescription', 'delivered',
+    '{sms,whatsapp,chat}',
+    'Your order was delivered. How did we do? Tell us in the app: {app_link}',
+    '{medication} was delivered. How did we do? Rate the delivery in the app.', true, '{}'
+),
+(
+    'Prescription picked up', 'ticket_status', 'prescription', 'completed',
+    '{sms,whatsapp,chat}',
+    'Thanks for collecting your order at {pharmacy_name}. Questions? {app_link}',
+    '{medication} was collected at {pharmacy_name}.', true, '{}'
+),
+(
+    'Prescription cancelled', 'ticket_status', 'prescription', 'cancelled',
+    '{sms,whatsapp,chat}',
+    'Your prescription order was cancelled. Questions? Call us at {support_phone}.',
+    'The order for {medication} was cancelled. Call {support_phone} with any question.', true, '{}'
+),
+(
+    'Prescription failed', 'ticket_status', 'prescription', 'failed',
+    '{sms,whatsapp,chat}',
+    'We could not complete your prescription order. Please call us at {support_phone}.',
+    'The order for {medication} could not be completed. Please call {support_phone}.', true, '{}'
+);
 
 insert into public.notification_rules (name, event, channels, sms_template) values
-('Appointment confirmed', 'reservation_confirmed', '{sms,whatsapp}',
- 'Hi {patient_first_name}, your appointment on {appointment_time} is confirmed. Details: {app_link}'),
-('Appointment cancelled', 'reservation_cancelled', '{sms,whatsapp}',
- 'Your appointment on {appointment_time} was cancelled. Book another time: {app_link}'),
-('Appointment reminder, 24 hours', 'reservation_reminder_24h', '{sms,whatsapp}',
- 'Reminder: you have an appointment on {appointment_time}. Details: {app_link}'),
-('Appointment reminder, 2 hours', 'reservation_reminder_2h', '{sms,whatsapp}',
- 'Reminder: your appointment is today at {appointment_time}. See you soon.'),
-('Appointment request declined', 'reservation_rejected', '{sms,whatsapp}',
- 'Your appointment request for {appointment_time} could not be accepted. Please choose another time: {app_link}'),
-('Appointment hold ended', 'reservation_request_expired', '{sms,whatsapp}',
- 'Your hold for {appointment_time} ended without a confirmation. Please book again: {app_link}');
+(
+    'Appointment confirmed', 'reservation_confirmed', '{sms,whatsapp}',
+    'Hi {patient_first_name}, your appointment on {appointment_time} is confirmed. '
+    || 'Details: {app_link}'
+),
+(
+    'Appointment cancelled', 'reservation_cancelled', '{sms,whatsapp}',
+    'Your appointment on {appointment_time} was cancelled. Book another time: {app_link}'
+),
+(
+    'Appointment reminder, 24 hours', 'reservation_reminder_24h', '{sms,whatsapp}',
+    'Reminder: you have an appointment on {appointment_time}. Details: {app_link}'
+),
+(
+    'Appointment reminder, 2 hours', 'reservation_reminder_2h', '{sms,whatsapp}',
+    'Reminder: your appointment is today at {appointment_time}. See you soon.'
+),
+(
+    'Appointment request declined', 'reservation_rejected', '{sms,whatsapp}',
+    'Your appointment request for {appointment_time} could not be accepted. '
+    || 'Please choose another time: {app_link}'
+),
+(
+    'Appointment hold ended', 'reservation_request_expired', '{sms,whatsapp}',
+    'Your hold for {appointment_time} ended without a confirmation. Please book again: {app_link}'
+);
 
 -- System messages raise no "New message" (supabase/functions-sql/tickets_notifications.sql).
 drop trigger if exists notify_chat_message on public.chat_messages;
