@@ -9,9 +9,14 @@ double), and status callbacks stored per second.
     sends status callbacks meanwhile. Target >= 0.9 x RATE, zero duplicates, zero lost.
 (c) callbacks: signed status callbacks POSTed to `carehub serve` (gunicorn) and stored, per
     second, against the same server's ceiling (GET /healthz). Target >= 0.5 x the ceiling.
-(d) (not measured here: see the README's note) Lifefile push to SMS latency.
+(d) what the patient feels: signed Lifefile SHIPPED pushes offered open-loop at E2E_RATE/s for
+    E2E_SECONDS to `carehub serve`, processed by `carehub worker` (a subprocess, its send job
+    pointed at the double, 200 sends/s), until the SMS reaches the double: p50/p99 from the
+    push's due time to the double's receipt. Recipients consent, in a daytime zone. Target
+    p99 <= 2 s.
 
-Sizes shrink with BENCH_MESSAGING_SMS (default 10000) and BENCH_MESSAGING_UPDATES (400).
+Sizes shrink with BENCH_MESSAGING_SMS (default 10000), BENCH_MESSAGING_UPDATES (400),
+BENCH_MESSAGING_E2E_RATE (100) and BENCH_MESSAGING_E2E_SECONDS (60).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ UPDATES = int(os.environ.get("BENCH_MESSAGING_UPDATES", 400))
 RATE = 200.0
 WORKER_LANES = int(os.environ.get("BENCH_MESSAGING_LANES", 4))
 CALLBACKS = 4000
+E2E_RATE = int(os.environ.get("BENCH_MESSAGING_E2E_RATE", 100))
+E2E_SECONDS = int(os.environ.get("BENCH_MESSAGING_E2E_SECONDS", 60))
 
 
 def write_path(url: str) -> None:
@@ -196,6 +203,128 @@ def callbacks(url: str) -> None:
         server.wait(timeout=30)
 
 
+def end_to_end(url: str) -> None:
+    import subprocess
+    import sys
+
+    from bench.bench_webhook import drive_paced, signed_event
+
+    count = E2E_RATE * E2E_SECONDS
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from public.notification_deliveries")
+        doctor = conn.execute(
+            "insert into auth.users (id, aud, role, email, raw_app_meta_data, created_at,"
+            " updated_at) values (gen_random_uuid(), 'authenticated', 'authenticated',"
+            " 'bench-doctor@example.test', '{\"role\": \"doctor\"}', now(), now())"
+            " returning id"
+        ).fetchone()[0]
+        practice = conn.execute(
+            "insert into public.providers (kind, name) values ('doctor', 'Bench practice')"
+            " returning id"
+        ).fetchone()[0]
+        pharmacy = conn.execute(
+            "insert into public.providers (kind, name) values ('pharmacy', 'Bench pharmacy')"
+            " returning id"
+        ).fetchone()[0]
+        conn.execute(
+            "insert into public.provider_members (provider_id, profile_id, member_role)"
+            " values (%s, %s, 'owner')",
+            [practice, doctor],
+        )
+        with conn.transaction():
+            # History, not news: no outbox rows while the tickets are set up.
+            conn.execute("set local app.source = 'backfill'")
+            conn.execute(
+                "insert into auth.users (id, aud, role, email, raw_app_meta_data,"
+                " raw_user_meta_data, created_at, updated_at)"
+                " select gen_random_uuid(), 'authenticated', 'authenticated',"
+                " 'bench-' || n || '@example.test', '{\"role\": \"patient\"}',"
+                ' \'{"full_name": "Pat Bench"}\', now(), now()'
+                " from generate_series(0, %s - 1) as n",
+                [count],
+            )
+            conn.execute(
+                "update public.profile set phone = '+1555' || lpad(substring(email from"
+                " 'bench-([0-9]+)@'), 7, '0'), sms_opt_in = true, timezone = %s"
+                " where email like 'bench-%%@example.test' and role = 'patient'",
+                [_daytime_zone()],
+            )
+            conn.execute(
+                "insert into public.prescriptions (doctor_id, pharmacy_id, patient_id,"
+                " medications, external_order_id)"
+                ' select %s, %s, p.id, \'[{"name": "Amoxicillin 500 mg"}]\','
+                " 'BENCH-' || substring(p.email from 'bench-([0-9]+)@')"
+                " from public.profile as p where p.email like 'bench-%%@example.test'"
+                " and p.role = 'patient'",
+                [doctor, pharmacy],
+            )
+            conn.execute(
+                "insert into public.healthcare_tickets (ticket_type, status, patient_id,"
+                " primary_provider_id, secondary_provider_id, required_provider_kind,"
+                " prescription_id, created_by)"
+                " select 'prescription', 'created', rx.patient_id, %s, %s, 'pharmacy', rx.id, %s"
+                " from public.prescriptions as rx where rx.external_order_id like 'BENCH-%%'",
+                [practice, pharmacy, doctor],
+            )
+            for status in ("sent", "received", "processing"):
+                conn.execute(
+                    "update public.healthcare_tickets set status = %s"
+                    " where primary_provider_id = %s",
+                    [status, practice],
+                )
+    double = TwilioDouble(latency=0.1).start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_PHONE_NUMBER": "+15550001111",
+        "TWILIO_API_BASE_URL": double.base_url,
+        "TWILIO_MAX_SENDS_PER_SECOND": "200",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("TWILIO", "PUBLIC"))})
+    server = start_server(url, port, "off")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app", "worker", "--concurrency", str(WORKER_LANES)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)
+        pushes = [signed_event(n) for n in range(count)]
+        started = time.time() + 0.05  # drive_paced's schedule: push i is due at start + i/rate
+        run = drive_paced(port, pushes, E2E_RATE, 64)
+        deadline = time.monotonic() + 60
+        while double.count() < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        latencies = []
+        for sid, message in list(double.messages.items()):
+            n = int(message["to"][5:])
+            latencies.append(double.received_at[sid] - (started + n / E2E_RATE))
+        print(
+            f"(d) Lifefile push -> SMS at the double: {len(latencies)} of {count} pushes "
+            f"({E2E_RATE}/s for {E2E_SECONDS} s; pushes answered {dict(run.codes)}); p50 "
+            f"{percentile(latencies, 50):.2f} s, p99 {percentile(latencies, 99):.2f} s "
+            "(target p99 <= 2 s)",
+            flush=True,
+        )
+    finally:
+        worker.terminate()
+        server.terminate()
+        worker.wait(timeout=30)
+        server.wait(timeout=30)
+        double.stop()
+
+
+def _daytime_zone() -> str:
+    from tests.messaging.conftest import zone_where_it_is
+
+    return zone_where_it_is(day=True)
+
+
 def main() -> None:
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (shared)",
@@ -205,3 +334,4 @@ def main() -> None:
         write_path(bench.url)
         dispatch(bench.url)
         callbacks(bench.url)
+        end_to_end(bench.url)

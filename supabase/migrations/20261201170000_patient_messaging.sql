@@ -674,7 +674,8 @@ begin
         end if;
 
         -- One phone or email message: the preferred channel among the rule's, else the first
-        -- that is allowed; when none is, the preferred one's refusal is recorded.
+        -- that is allowed; when none is, the preferred one's refusal is recorded (or the next
+        -- one's, when the preferred channel is merely disabled for this rule).
         v_candidates := array(
             select c from pg_catalog.unnest(v_rule.channels) with ordinality as u (c, n)
             where c in ('sms', 'whatsapp', 'email')
@@ -693,7 +694,8 @@ begin
                 v_chosen := v_channel;
                 v_chosen_reason := null;
                 exit;
-            elsif v_chosen is null then
+            elsif v_chosen is null or v_chosen_reason = 'channel_disabled' then
+                -- A channel the rule cannot use says less than why the number may not be used.
                 v_chosen := v_channel;
                 v_chosen_reason := v_reason;
             end if;

@@ -202,3 +202,50 @@ def test_only_admins_write_rules_and_allow_phi(conn: psycopg.Connection) -> None
             "update public.notification_rules set allow_phi = true"
             " where name = 'Prescription sent to the pharmacy'"
         )
+
+
+def test_a_phi_placeholder_renders_in_sms_only_when_an_admin_allowed_it(
+    conn: psycopg.Connection, double: TwilioDouble, sender: Sender
+) -> None:
+    world = make_world(conn)
+    consenting_patient(conn, world.patient, PHONE)
+    conn.execute(
+        "update public.notification_rules set sms_template = 'Sent: {medication}.'"
+        " where name = 'Prescription sent to the pharmacy'"
+    )
+    first = ticket_at(conn, world, "prescription", "sent")
+    run_sender(sender, conn)
+    conn.execute(
+        "update public.notification_rules set allow_phi = true"
+        " where name = 'Prescription sent to the pharmacy'"
+    )
+    second = ticket_at(conn, world, "prescription", "sent")
+    run_sender(sender, conn)
+    bodies = {
+        r["ticket_id"]: r["body"]
+        for r in deliveries(conn, channel="sms")
+        if r["ticket_id"] in (first, second)
+    }
+    assert bodies[first] == "Sent:."
+    assert bodies[second] == "Sent: Amoxicillin 500 mg."
+
+
+def test_an_unverified_booking_phone_gets_a_few_messages_a_day(conn: psycopg.Connection) -> None:
+    from tests.scheduling.factories import create_practitioner, create_service, create_slot
+
+    practitioner = create_practitioner(conn, tz="Europe/Madrid")
+    service = create_service(conn, practitioner)
+    reasons = []
+    for _ in range(4):
+        slot = create_slot(conn, practitioner, service)
+        request = conn.execute(
+            "insert into public.reservation_request (slot_id, patient_name, patient_phone,"
+            " requested_time) select %s, 'Anon Person', '+15557770002', start_time"
+            " from public.time_slot where id = %s returning id",
+            [slot, slot],
+        ).fetchone()
+        assert request is not None
+        conn.execute("select public.reject_reservation_request(%s, 'busy')", [request[0]])
+        [row] = deliveries(conn, request_id=request[0])
+        reasons.append(row["suppressed_reason"])
+    assert reasons == [None, None, None, "daily_limit"]

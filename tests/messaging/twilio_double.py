@@ -51,6 +51,7 @@ class TwilioDouble:
         self.messages: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.requests: list[dict[str, str]] = []
+        self.received_at: dict[str, float] = {}  # sid -> when the create request arrived
         # To (or Body text) -> error code answered instead of a 201, once or always.
         self.fail_always: dict[str, int] = {}
         self.fail_once: dict[str, list[int]] = {}
@@ -241,8 +242,10 @@ class TwilioDouble:
             "status_callback": form.get("StatusCallback"),
             "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
         }
+        received_at = time.time()
         with self.lock:
             self.messages[sid] = message
+            self.received_at[sid] = received_at
             self.order.append(sid)
             dropped = to in self.drop_response
         if dropped:
