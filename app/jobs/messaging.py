@@ -62,6 +62,15 @@ class Sender:
         self.client = client
         self.batch_size = batch_size
         self.pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="twilio-send")
+        # The channels this sender may send; the others' rows wait, queued, for their settings.
+        self.channels = [
+            channel
+            for channel, on in (
+                ("sms", settings.sms_configured),
+                ("whatsapp", settings.whatsapp_configured),
+            )
+            if on
+        ]
 
     def run(self, conn: psycopg.Connection) -> int:
         rows = conn.execute(
@@ -71,6 +80,7 @@ class Sender:
                 "per_second": self.settings.twilio_max_sends_per_second,
                 "support_phone": self.settings.support_phone,
                 "app_base_url": self.settings.app_base_url,
+                "channels": self.channels,
             },
         ).fetchall()
         if not rows:

@@ -14,7 +14,7 @@ select
     c.created_at,
     c.attempts
 from private.claim_notification_deliveries(
-    %(batch_size)s, %(per_second)s, %(support_phone)s, %(app_base_url)s
+    %(batch_size)s, %(per_second)s, %(support_phone)s, %(app_base_url)s, %(channels)s
 ) as c;
 
 -- name: record_notification_send

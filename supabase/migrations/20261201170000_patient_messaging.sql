@@ -919,8 +919,14 @@ $fn$;
 -- whose earlier lease expired (its sender crashed or timed out after the request may have left)
 -- comes back with lookup = true: the sender looks it up at Twilio before sending it again.
 -- Rows that fail the send-time checks become suppressed/cancelled; quiet hours defer them.
+-- Only rows of p_channels (the channels this sender is configured for) are claimed: a WhatsApp
+-- row waits, queued, until TWILIO_WHATSAPP_FROM is set.
 create or replace function private.claim_notification_deliveries(
-    p_limit integer, p_per_second double precision, p_support_phone text, p_app_base_url text
+    p_limit integer,
+    p_per_second double precision,
+    p_support_phone text,
+    p_app_base_url text,
+    p_channels text[]
 )
 returns table (
     id uuid, channel text, address text, body text, content_sid text,
@@ -952,6 +958,7 @@ begin
         where
             d.status in ('queued', 'scheduled', 'sending')
             and d.channel in ('sms', 'whatsapp')
+            and d.channel = any(p_channels)
             and d.not_before <= pg_catalog.now()
             and coalesce(d.next_attempt_at, '-infinity') <= pg_catalog.now()
         order by d.not_before
@@ -1358,7 +1365,7 @@ revoke execute on function private.return_send_tokens(integer) from public;
 revoke execute on function private.notification_values(uuid, text, text) from public;
 revoke execute on function private.send_time_refusal(public.notification_deliveries) from public;
 revoke execute on function private.claim_notification_deliveries(
-    integer, double precision, text, text
+    integer, double precision, text, text, text[]
 ) from public;
 revoke execute on function private.opt_out_address(text, text, text) from public;
 revoke execute on function private.delivery_status_rank(text) from public;

@@ -144,7 +144,7 @@ def test_a_crash_before_the_request_left_sends_once(
 ) -> None:
     _ticket, delivery_id = queued_sms(conn)
     # Claimed, then the worker died before calling Twilio: Twilio has no record of it.
-    conn.execute("select * from private.claim_notification_deliveries(10, null, '', '')")
+    conn.execute("select * from private.claim_notification_deliveries(10, null, '', '', '{sms}')")
     conn.execute(
         "update public.notification_deliveries set next_attempt_at = now() where id = %s",
         [delivery_id],
@@ -249,3 +249,28 @@ def test_whatsapp_outside_the_window_falls_back_to_the_template_then_sms(
     assert forms[1]["ContentSid"] == "HX" + "a" * 32
     assert forms[1]["ContentVariables"] == '{"1": "Alex"}'
     assert forms[2]["To"] == PHONE
+
+
+def test_whatsapp_waits_queued_until_its_sender_is_configured(
+    conn: psycopg.Connection, double: TwilioDouble, settings: Settings
+) -> None:
+    from dataclasses import replace
+
+    world = make_world(conn)
+    consenting_patient(conn, world.patient, PHONE, preferred="whatsapp")
+    conn.execute(
+        "update public.notification_rules set whatsapp_content_sid = %s"
+        " where name = 'Prescription sent to the pharmacy'",
+        ["HX" + "b" * 32],
+    )
+    ticket = ticket_at(conn, world, "prescription", "sent")
+    [row] = deliveries(conn, ticket_id=ticket, channel="whatsapp")
+    only(conn, row["id"])
+    sms_only = replace(settings, twilio_whatsapp_from="")
+    client = make_client(sms_only)
+    assert client is not None
+    Sender(sms_only, client).run(conn)
+    assert delivery(conn, row["id"])["status"] == "queued"
+    assert double.count() == 0
+    Sender(settings, client).run(conn)
+    assert delivery(conn, row["id"])["status"] == "sent"
