@@ -52,7 +52,7 @@ def write_path(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         world = make_world(conn)
         conn.execute(
-            "update public.profile set phone = '+15550009999', sms_opt_in = true,"
+            "update public.profile set phone = '+15559990000', sms_opt_in = true,"
             " timezone = 'UTC' where id = %s",
             [world.patient],
         )
@@ -100,6 +100,11 @@ def dispatch(url: str) -> None:
         public_base_url="https://carehub.example",
     )
     with psycopg.connect(url, autocommit=True) as conn:
+        # Only the bench's messages: what earlier phases queued is set aside.
+        conn.execute(
+            "update public.notification_deliveries set status = 'cancelled',"
+            " suppressed_reason = 'bench' where status in ('queued', 'scheduled')"
+        )
         conn.execute(
             "insert into public.notification_deliveries (rule_id, event, channel, address,"
             " dedupe_key, status, recipient_timezone)"
@@ -145,12 +150,13 @@ def dispatch(url: str) -> None:
         ).fetchone()
     assert row is not None
     sent, total = row
+    received = len(double.messages)
     unique = len({m["to"] for m in double.messages.values()})
-    rate = double.count() / elapsed
+    rate = received / elapsed
     print(
-        f"(b) dispatch: {double.count()} messages to the double (100 ms each) in {elapsed:.1f} s"
+        f"(b) dispatch: {received} messages to the double (100 ms each) in {elapsed:.1f} s"
         f" = {rate:.0f}/s with TWILIO_MAX_SENDS_PER_SECOND={RATE:.0f} ({rate / RATE:.2f}x, "
-        f"target >= 0.9x); {WORKER_LANES} lanes; duplicates {double.count() - unique}; "
+        f"target >= 0.9x); {WORKER_LANES} lanes; duplicates {received - unique}; "
         f"lost {total - sent} of {total}; callbacks sent meanwhile {len(delivered)}",
         flush=True,
     )
