@@ -28,6 +28,7 @@ from app.config import (
     port_setting,
 )
 from app.localdb import ClusterError, LocalCluster, project_cluster, wait_until_ready
+from app.messaging_cli import add_provider_option, notifications, twilio_group
 from app.migrate import MigrationError, Migrator
 from app.webhooks.lifefile import PATH as LIFEFILE_PATH
 from app.webhooks.lifefile_cli import webhooks
@@ -165,8 +166,14 @@ def _database_url_after_subcommand(group: click.Group, *, skip: tuple[str, ...] 
         )
 
 
+# Patient messaging: the outbox, Twilio, and the Twilio inbox in `webhooks list --provider`.
+add_provider_option(webhooks)
 _database_url_after_subcommand(webhooks, skip=("send-test",))
 main.add_command(webhooks)
+_database_url_after_subcommand(notifications, skip=("send-test",))
+main.add_command(notifications)
+_database_url_after_subcommand(twilio_group)
+main.add_command(twilio_group)
 
 # `carehub backfill threads`: the legacy-thread backfill (app/backfill).
 from app.backfill.cli import backfill  # noqa: E402
@@ -385,6 +392,11 @@ def run(port: int | None) -> None:
         f"{carehub} webhooks send-test --status shipped --order LF-DEMO-1001"
     )
     click.echo(f"  then:               {carehub} webhooks list --database-url {shlex.quote(url)}")
+    # Without Twilio settings nothing is texted: the outbox shows what would be sent.
+    click.echo(
+        f"  messages (SMS off without TWILIO_*): {carehub} notifications list"
+        f" --database-url {shlex.quote(url)}"
+    )
     click.echo("demo accounts: see README.md (Seed data).")
     click.echo(
         "Ctrl-C stops the service and the worker"

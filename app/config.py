@@ -159,10 +159,36 @@ class Settings:
     lifefile_unauthenticated_rate_limit: RateLimit | None = RateLimit(60, 60.0)
     # Proxies whose X-Forwarded-For names the client (nobody else's is believed).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Patient messaging (Twilio). Without the account sid and token, SMS and WhatsApp are off
+    # and deliveries stay queued until they are set.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_phone_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_max_sends_per_second: float = 10.0
+    public_base_url: str = ""
+    support_phone: str = ""
+    app_base_url: str = ""
 
     @property
     def lifefile_configured(self) -> bool:
         return bool(self.lifefile_webhook_secrets or self.lifefile_basic_auth)
+
+    @property
+    def sms_configured(self) -> bool:
+        return bool(
+            self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_phone_number or self.twilio_messaging_service_sid)
+        )
+
+    @property
+    def whatsapp_configured(self) -> bool:
+        return bool(
+            self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -192,4 +218,31 @@ class Settings:
                 env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT", "60/minute"
             ),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            **_twilio_settings(env),
         )
+
+
+def _twilio_settings(env: Mapping[str, str]) -> dict[str, object]:
+    raw_rate = env.get("TWILIO_MAX_SENDS_PER_SECOND", "").strip() or "10"
+    try:
+        rate = float(raw_rate)
+    except ValueError:
+        rate = -1.0
+    if rate <= 0:
+        raise ConfigError(
+            f"TWILIO_MAX_SENDS_PER_SECOND must be a positive number of messages, got {raw_rate!r}"
+        )
+    return {
+        "twilio_account_sid": env.get("TWILIO_ACCOUNT_SID", "").strip(),
+        "twilio_auth_token": env.get("TWILIO_AUTH_TOKEN", "").strip(),
+        "twilio_phone_number": env.get("TWILIO_PHONE_NUMBER", "").strip(),
+        "twilio_messaging_service_sid": env.get("TWILIO_MESSAGING_SERVICE_SID", "").strip(),
+        "twilio_whatsapp_from": env.get("TWILIO_WHATSAPP_FROM", "").strip(),
+        "twilio_api_base_url": (
+            env.get("TWILIO_API_BASE_URL", "").strip() or "https://api.twilio.com"
+        ).rstrip("/"),
+        "twilio_max_sends_per_second": rate,
+        "public_base_url": env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
+        "support_phone": env.get("SUPPORT_PHONE", "").strip(),
+        "app_base_url": env.get("APP_BASE_URL", "").strip().rstrip("/"),
+    }

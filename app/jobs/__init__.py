@@ -56,10 +56,11 @@ class Job:
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
     from app.jobs.lifefile import lifefile_jobs
+    from app.jobs.messaging import messaging_jobs
     from app.jobs.scheduling import scheduling_jobs
     from app.jobs.webhooks import webhook_jobs
 
-    return [*scheduling_jobs(), *lifefile_jobs(), *webhook_jobs()]
+    return [*scheduling_jobs(), *lifefile_jobs(), *webhook_jobs(), *messaging_jobs()]
 
 
 class Worker:

@@ -253,7 +253,9 @@ for each row execute function private.notify_ticket_changed();
 drop trigger if exists notify_chat_message on public.chat_messages;
 create trigger notify_chat_message
 after insert on public.chat_messages
-for each row execute function private.notify_chat_message();
+-- System messages (status updates posted by the outbox) raise no "New message".
+for each row when (new.kind <> 'system')
+execute function private.notify_chat_message();
 
 drop trigger if exists forget_left_provider_notifications on public.provider_members;
 create trigger forget_left_provider_notifications

@@ -1,0 +1,604 @@
+-- Sending the outbox: the send budget every worker shares, claiming due SMS/WhatsApp rows
+-- (for update skip locked) with the send-time checks and the body rendered from the current
+-- rows, recording Twilio's answer by error class, applying delivery statuses only forward,
+-- chat deliveries as system messages, and the operators' retry and cancel.
+
+-- Take up to p_wanted send tokens from the one bucket all workers share (TWILIO_MAX_SENDS_PER_
+-- SECOND, a burst of one second); returns how many were granted. p_per_second null or 0: no
+-- limit. The row lock makes concurrent takers queue for a moment, never overdraw.
+create or replace function private.take_send_tokens(p_wanted integer, p_per_second double precision)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_tokens double precision;
+    v_granted integer;
+begin
+    if coalesce(p_per_second, 0) <= 0 then
+        return p_wanted;
+    end if;
+    select least(
+        p_per_second,
+        b.tokens
+        + pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - b.updated_at) * p_per_second
+    )
+    into v_tokens
+    from private.twilio_send_budget as b
+    where b.id
+    for update;
+    v_granted := least(p_wanted, pg_catalog.floor(v_tokens)::integer);
+    update private.twilio_send_budget as b
+    set tokens = v_tokens - v_granted, updated_at = pg_catalog.clock_timestamp()
+    where b.id;
+    return v_granted;
+end
+$fn$;
+
+-- Give back p_count tokens taken but not used.
+create or replace function private.return_send_tokens(p_count integer)
+returns void
+language sql
+security definer
+set search_path = ''
+as $fn$
+    update private.twilio_send_budget as b set tokens = b.tokens + p_count
+    where b.id and p_count > 0
+$fn$;
+
+-- The placeholder values of delivery p_delivery_id, read from the current rows (a SHIPPED
+-- text carries the tracking number written later in the same processing).
+create or replace function private.notification_values(
+    p_delivery_id uuid, p_support_phone text, p_app_base_url text
+)
+returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'patient_first_name', nullif(pg_catalog.split_part(
+            coalesce(pp.full_name, res.patient_name, req.patient_name), ' ', 1), ''),
+        'pharmacy_name', case when t.ticket_type = 'prescription' then sec.name end,
+        'practitioner_name', coalesce(prac.full_name, pri.name),
+        'service_name', ms.name,
+        'appointment_time', pg_catalog.to_char(
+            d.appointment_time at time zone coalesce(d.recipient_timezone, 'UTC'),
+            'Dy DD Mon HH24:MI'
+        ),
+        'tracking_number', tr.tracking_number,
+        'carrier', tr.carrier,
+        'tracking_url', tr.tracking_url,
+        'estimated_delivery', pg_catalog.to_char(
+            tr.estimated_delivery at time zone coalesce(d.recipient_timezone, 'UTC'), 'Dy DD Mon'
+        ),
+        'support_phone', nullif(p_support_phone, ''),
+        'app_link', nullif(p_app_base_url, '') || case
+            when d.ticket_id is not null then '/tickets/' || d.ticket_id
+            else '/appointments'
+        end,
+        'medication', coalesce(tr.medication_name, rx.medications -> 0 ->> 'name')
+    ))
+    from public.notification_deliveries as d
+    left join public.healthcare_tickets as t on d.ticket_id = t.id
+    left join public.reservation as res on d.reservation_id = res.id
+    left join public.reservation_request as req on d.request_id = req.id
+    left join public.profile as pp
+        on pp.id = coalesce(t.patient_id, res.patient_id, req.patient_id)
+    left join public.providers as sec on t.secondary_provider_id = sec.id
+    left join public.providers as pri on t.primary_provider_id = pri.id
+    left join public.profile as prac on prac.id = coalesce(res.profile_id, req.profile_id)
+    left join public.medical_service as ms on ms.id = coalesce(res.service_id, req.service_id)
+    left join public.prescriptions as rx on t.prescription_id = rx.id
+    left join lateral (
+        select x.* from public.prescription_tracking as x
+        where x.ticket_id = t.id order by x.created_at desc limit 1
+    ) as tr on true
+    where d.id = p_delivery_id
+$fn$;
+
+-- Why delivery p_delivery, about to be sent now, must not be (null: send it), re-checked from
+-- the current rows: consent, opt-out, the reservation still confirmed at the same time, the
+-- reminder's moment not past.
+create or replace function private.send_time_refusal(p_delivery public.notification_deliveries)
+returns text
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select case
+        when p_delivery.recipient_id is not null and not exists (
+            select from public.profile as p
+            where
+                p.id = p_delivery.recipient_id and p.sms_opt_in
+                and p.preferred_contact_method <> 'none'
+        ) then 'no_consent'
+        when exists (
+            select from private.message_opt_outs as o
+            where
+                o.address = pg_catalog.replace(p_delivery.address, 'whatsapp:', '')
+                and o.channel = p_delivery.channel
+        ) then 'opted_out'
+        when p_delivery.reservation_id is not null and p_delivery.event <> 'reservation_cancelled'
+            and not exists (
+                select from public.reservation as r
+                where r.id = p_delivery.reservation_id and r.status = 'confirmed'
+            ) then 'reservation_not_confirmed'
+        when p_delivery.reservation_id is not null and not exists (
+            select from public.reservation as r
+            inner join public.time_slot as s on r.slot_id = s.id
+            where r.id = p_delivery.reservation_id and s.start_time = p_delivery.appointment_time
+        ) then 'rescheduled'
+        when not private.reminder_still_useful(
+            p_delivery.event, pg_catalog.now(), p_delivery.appointment_time
+        ) then 'moment_passed'
+    end
+$fn$;
+
+-- Claim up to p_limit due SMS/WhatsApp deliveries for one sender (skip locked: workers never
+-- claim the same row), within the shared send budget p_per_second. Each claimed row becomes
+-- 'sending' under a lease (notification_send_lease_seconds) with its body rendered now. A row
+-- whose earlier lease expired (its sender crashed or timed out after the request may have left)
+-- comes back with lookup = true: the sender looks it up at Twilio before sending it again.
+-- Rows that fail the send-time checks become suppressed/cancelled; quiet hours defer them.
+-- Only rows of p_channels (the channels this sender is configured for) are claimed: a WhatsApp
+-- row waits, queued, until TWILIO_WHATSAPP_FROM is set.
+create or replace function private.claim_notification_deliveries(
+    p_limit integer,
+    p_per_second double precision,
+    p_support_phone text,
+    p_app_base_url text,
+    p_channels text[]
+)
+returns table (
+    id uuid, channel text, address text, body text, content_sid text,
+    content_variables jsonb, lookup boolean, created_at timestamptz, attempts integer
+)
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_granted integer := private.take_send_tokens(p_limit, p_per_second);
+    v_used integer := 0;
+    v_delivery public.notification_deliveries;
+    v_rule public.notification_rules;
+    v_refusal text;
+    v_values jsonb;
+    v_body text;
+    v_missing text;
+    v_later timestamptz;
+    v_lease interval := pg_catalog.make_interval(
+        secs => private.limit_value('notification_send_lease_seconds')
+    );
+begin
+    if v_granted <= 0 then
+        return;
+    end if;
+    for v_delivery in
+        select d.* from public.notification_deliveries as d
+        where
+            d.status in ('queued', 'scheduled', 'sending')
+            and d.channel in ('sms', 'whatsapp')
+            and d.channel = any(p_channels)
+            and d.not_before <= pg_catalog.now()
+            and coalesce(d.next_attempt_at, '-infinity') <= pg_catalog.now()
+        order by d.not_before
+        limit v_granted
+        for update skip locked
+    loop
+        select r.* into v_rule from public.notification_rules as r where r.id = v_delivery.rule_id;
+        v_refusal := private.send_time_refusal(v_delivery);
+        if v_refusal is not null and v_delivery.status <> 'sending' then
+            update public.notification_deliveries as d
+            set
+                status = case
+                    when v_refusal in ('rescheduled', 'moment_passed', 'reservation_not_confirmed')
+                        then 'cancelled'
+                    else 'suppressed'
+                end,
+                suppressed_reason = v_refusal, updated_at = pg_catalog.now()
+            where d.id = v_delivery.id;
+            perform private.sync_reservation_reminder_flags(v_delivery.reservation_id);
+            continue;
+        end if;
+        if v_delivery.status <> 'sending' and coalesce(v_rule.quiet_hours, true) then
+            v_later := private.after_quiet_hours(pg_catalog.now(), v_delivery.recipient_timezone);
+            if v_later > pg_catalog.now() then
+                update public.notification_deliveries as d
+                set
+                    status = case
+                        when private.reminder_still_useful(
+                            d.event, v_later, d.appointment_time
+                        ) then 'scheduled'
+                        else 'cancelled'
+                    end,
+                    suppressed_reason = case
+                        when not private.reminder_still_useful(
+                            d.event, v_later, d.appointment_time
+                        ) then 'too_late_after_quiet_hours'
+                    end,
+                    not_before = v_later, updated_at = pg_catalog.now()
+                where d.id = v_delivery.id;
+                continue;
+            end if;
+        end if;
+        v_body := v_delivery.body;
+        if v_delivery.status <> 'sending' then
+            v_values := private.notification_values(v_delivery.id, p_support_phone, p_app_base_url);
+            select m.name into v_missing
+            from pg_catalog.unnest(v_rule.required_placeholders) as m (name)
+            where not v_values ? m.name
+            limit 1;
+            if v_missing is not null then
+                update public.notification_deliveries as d
+                set
+                    status = 'suppressed', suppressed_reason = 'missing_' || v_missing,
+                    updated_at = pg_catalog.now()
+                where d.id = v_delivery.id;
+                continue;
+            end if;
+            v_body := private.render_template(v_rule.sms_template, v_values, v_rule.allow_phi);
+            if v_delivery.content_sid is not null then
+                v_delivery.content_variables := coalesce((
+                    select pg_catalog.jsonb_object_agg(
+                        w.key,
+                        private.render_template(w.value, v_values, v_rule.allow_phi)
+                    )
+                    from pg_catalog.jsonb_each_text(v_rule.whatsapp_variables) as w
+                ), '{}');
+            end if;
+        end if;
+        update public.notification_deliveries as d
+        set
+            status = 'sending',
+            attempts = d.attempts + case when d.status = 'sending' then 0 else 1 end,
+            next_attempt_at = pg_catalog.now() + v_lease,
+            body = v_body,
+            content_variables = v_delivery.content_variables,
+            segments = private.sms_segments(v_body),
+            updated_at = pg_catalog.now()
+        where d.id = v_delivery.id;
+        v_used := v_used + 1;
+        id := v_delivery.id;
+        channel := v_delivery.channel;
+        address := v_delivery.address;
+        body := v_body;
+        content_sid := v_delivery.content_sid;
+        content_variables := v_delivery.content_variables;
+        lookup := v_delivery.status = 'sending';
+        created_at := v_delivery.created_at;
+        attempts := v_delivery.attempts;
+        return next;
+    end loop;
+    perform private.return_send_tokens(v_granted - v_used);
+end
+$fn$;
+
+-- Opt number p_address (E.164, or whatsapp:+...) out of p_channel (p_source: 'inbound STOP',
+-- 'error 21610', ...).
+create or replace function private.opt_out_address(
+    p_address text, p_channel text, p_source text
+)
+returns void
+language sql
+security definer
+set search_path = ''
+as $fn$
+    insert into private.message_opt_outs (address, channel, source)
+    select pg_catalog.replace(p_address, 'whatsapp:', ''), p_channel, p_source
+    where pg_catalog.replace(p_address, 'whatsapp:', '') ~ '^\+[1-9][0-9]{6,14}$'
+    on conflict (address, channel) do nothing
+$fn$;
+
+-- Rank of a delivery status on the way forward; undelivered and failed are final.
+create or replace function private.delivery_status_rank(p_status text)
+returns integer
+language sql immutable
+set search_path = ''
+as $fn$
+    select case p_status
+        when 'queued' then 0 when 'scheduled' then 0 when 'sending' then 1 when 'sent' then 2
+        when 'undelivered' then 3 when 'failed' then 3 when 'delivered' then 4 when 'read' then 5
+        else -1
+    end
+$fn$;
+
+-- Apply Twilio status p_status (a callback's, a lookup's or a reconciliation's) of message
+-- p_sid to delivery p_delivery_id, only forward: delivered never goes back to sent, read comes
+-- after delivered, undelivered and failed are final. Records the sid when the delivery had none
+-- (its sender crashed before recording it). Returns 'applied', 'kept <status>' or 'no delivery'.
+create or replace function private.apply_delivery_status(
+    p_delivery_id uuid, p_sid text, p_status text, p_error_code integer, p_error_message text
+)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_delivery public.notification_deliveries;
+    v_status text := case
+        when p_status in ('queued', 'accepted', 'sending', 'scheduled', 'sent') then 'sent'
+        when p_status in ('delivered', 'read', 'undelivered', 'failed') then p_status
+        when p_status = 'canceled' then 'failed'
+    end;
+begin
+    select d.* into v_delivery from public.notification_deliveries as d
+    where
+        (d.id = p_delivery_id and (d.provider_message_id is null or d.provider_message_id = p_sid))
+        or (p_delivery_id is null and d.provider_message_id = p_sid)
+    for update;
+    if v_delivery.id is null then
+        return 'no delivery';
+    end if;
+    if v_status is null or v_delivery.status in ('undelivered', 'failed', 'suppressed', 'cancelled')
+        or private.delivery_status_rank(v_status) <= private.delivery_status_rank(v_delivery.status)
+    then
+        if v_delivery.provider_message_id is null then
+            update public.notification_deliveries as d set provider_message_id = p_sid
+            where d.id = v_delivery.id;
+        end if;
+        return 'kept ' || v_delivery.status;
+    end if;
+    update public.notification_deliveries as d
+    set
+        status = v_status,
+        provider_message_id = coalesce(d.provider_message_id, p_sid),
+        provider_status = p_status,
+        next_attempt_at = null,
+        sent_at = coalesce(d.sent_at, pg_catalog.now()),
+        delivered_at = case
+            when v_status in ('delivered', 'read') then coalesce(d.delivered_at, pg_catalog.now())
+            else d.delivered_at
+        end,
+        read_at = case when v_status = 'read' then pg_catalog.now() else d.read_at end,
+        error_code = coalesce(p_error_code, d.error_code),
+        error_message = coalesce(p_error_message, d.error_message),
+        updated_at = pg_catalog.now()
+    where d.id = v_delivery.id;
+    if p_error_code in (
+        select a.code from private.twilio_error_actions as a where a.action = 'opt_out'
+    ) then
+        perform private.opt_out_address(
+            v_delivery.address, v_delivery.channel, 'error ' || p_error_code
+        );
+    end if;
+    perform private.sync_reservation_reminder_flags(v_delivery.reservation_id);
+    return 'applied';
+end
+$fn$;
+
+-- Record what Twilio answered to the send of delivery p_delivery_id. p_outcome: 'accepted'
+-- (201, p_sid and p_provider_status), 'unknown' (timeout or connection lost after the request
+-- may have left: the row stays sending and is looked up before any resend), or 'error' (a REST
+-- error, p_error_code and p_http_status), classified by private.twilio_error_actions: permanent
+-- and no_resend -> failed; opt_out -> suppressed and the number opted out; template -> resend
+-- as the rule's WhatsApp template, else as SMS; retry (and 429, 5xx) -> queued again after a
+-- backoff with jitter, failed past notification_max_attempts. Returns the resulting status.
+create or replace function private.record_notification_send(
+    p_delivery_id uuid,
+    p_outcome text,
+    p_sid text,
+    p_provider_status text,
+    p_error_code integer,
+    p_error_message text,
+    p_http_status integer
+)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_delivery public.notification_deliveries;
+    v_rule public.notification_rules;
+    v_action text;
+    v_status text;
+begin
+    select d.* into v_delivery from public.notification_deliveries as d
+    where d.id = p_delivery_id for update;
+    if v_delivery.id is null then
+        return null;
+    end if;
+    if p_outcome = 'accepted' then
+        perform private.apply_delivery_status(
+            p_delivery_id, p_sid, coalesce(p_provider_status, 'queued'), null, null
+        );
+        update public.notification_deliveries as d
+        set error_code = null, error_message = null
+        where d.id = p_delivery_id and d.error_code is not null
+            and d.status not in ('undelivered', 'failed');
+        select d.status into v_status from public.notification_deliveries as d
+        where d.id = p_delivery_id;
+        return v_status;
+    elsif p_outcome = 'unknown' then
+        update public.notification_deliveries as d
+        set
+            next_attempt_at = pg_catalog.now() + interval '30 seconds',
+            error_message = coalesce(p_error_message, 'no answer from Twilio')
+            || ': looked up before any resend',
+            updated_at = pg_catalog.now()
+        where d.id = p_delivery_id and d.status = 'sending';
+        return 'sending';
+    end if;
+
+    select a.action into v_action from private.twilio_error_actions as a where a.code = p_error_code;
+    v_action := coalesce(
+        v_action,
+        case when p_http_status = 429 or p_http_status >= 500 then 'retry' else 'permanent' end
+    );
+    select r.* into v_rule from public.notification_rules as r where r.id = v_delivery.rule_id;
+    if v_action = 'template' and v_delivery.channel = 'whatsapp'
+        and v_delivery.content_sid is null and v_rule.whatsapp_content_sid is not null then
+        v_status := 'queued';
+        update public.notification_deliveries as d
+        set content_sid = v_rule.whatsapp_content_sid, content_variables = '{}'
+        where d.id = p_delivery_id;
+    elsif v_action = 'template' and v_delivery.channel = 'whatsapp'
+        and 'sms' = any(v_rule.channels) then
+        -- Fall back to SMS on the same number (same dedupe key: still one message per event).
+        v_status := 'queued';
+        update public.notification_deliveries as d
+        set channel = 'sms', address = pg_catalog.replace(d.address, 'whatsapp:', '')
+        where d.id = p_delivery_id;
+    elsif v_action = 'opt_out' then
+        perform private.opt_out_address(
+            v_delivery.address, v_delivery.channel, 'error ' || p_error_code
+        );
+        v_status := 'suppressed';
+    elsif v_action = 'retry'
+        and v_delivery.attempts < private.limit_value('notification_max_attempts') then
+        v_status := 'queued';
+    else
+        v_status := 'failed';
+    end if;
+    update public.notification_deliveries as d
+    set
+        status = v_status,
+        suppressed_reason = case when v_status = 'suppressed' then 'opted_out' end,
+        error_code = p_error_code,
+        error_message = p_error_message,
+        next_attempt_at = case
+            when v_status = 'queued' and v_action = 'retry' then pg_catalog.now()
+                + pg_catalog.make_interval(secs => least(3600, 15 * 2 ^ (d.attempts - 1))
+                    * (0.5 + pg_catalog.random() / 2))
+        end,
+        updated_at = pg_catalog.now()
+    where d.id = p_delivery_id;
+    perform private.sync_reservation_reminder_flags(v_delivery.reservation_id);
+    return v_status;
+end
+$fn$;
+
+-- The sid Twilio gave delivery p_delivery_id, as its status callbacks tell (they carry the
+-- delivery id in their URL); null when none arrived.
+create or replace function private.twilio_sid_from_callbacks(p_delivery_id uuid)
+returns text
+language sql stable
+security definer
+set search_path = ''
+as $fn$
+    select e.message_sid from private.twilio_webhook_events as e
+    where e.delivery_id = p_delivery_id and e.kind = 'status' and e.message_sid is not null
+    order by e.seq
+    limit 1
+$fn$;
+
+-- Post up to p_limit due chat deliveries as system messages (kind 'system', no sender) in
+-- their ticket's thread; a thread that refuses (CH004) or is missing makes them suppressed.
+create or replace function private.deliver_chat_notifications(
+    p_limit integer, p_support_phone text, p_app_base_url text
+)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_delivery public.notification_deliveries;
+    v_thread_id uuid;
+    v_body text;
+    v_done integer := 0;
+begin
+    for v_delivery in
+        select d.* from public.notification_deliveries as d
+        where d.status in ('queued', 'scheduled') and d.channel = 'chat'
+            and d.not_before <= pg_catalog.now()
+        order by d.not_before
+        limit p_limit
+        for update skip locked
+    loop
+        v_done := v_done + 1;
+        select th.id into v_thread_id from public.chat_threads as th
+        where th.ticket_id = v_delivery.ticket_id
+        order by th.created_at
+        limit 1;
+        if v_thread_id is null then
+            update public.notification_deliveries as d
+            set status = 'suppressed', suppressed_reason = 'no_thread', updated_at = pg_catalog.now()
+            where d.id = v_delivery.id;
+            continue;
+        end if;
+        v_body := private.render_template(
+            (select r.chat_template from public.notification_rules as r
+             where r.id = v_delivery.rule_id),
+            private.notification_values(v_delivery.id, p_support_phone, p_app_base_url),
+            true
+        );
+        begin
+            insert into public.chat_messages (thread_id, sender_id, body, kind, metadata)
+            values (
+                v_thread_id, null, v_body, 'system',
+                pg_catalog.jsonb_build_object('notification_delivery_id', v_delivery.id)
+            );
+            update public.notification_deliveries as d
+            set
+                status = 'sent', body = v_body, sent_at = pg_catalog.now(),
+                attempts = d.attempts + 1, updated_at = pg_catalog.now()
+            where d.id = v_delivery.id;
+        exception when sqlstate 'CH004' then
+            update public.notification_deliveries as d
+            set
+                status = 'suppressed', suppressed_reason = 'thread_refused',
+                error_message = sqlerrm, updated_at = pg_catalog.now()
+            where d.id = v_delivery.id;
+        end;
+    end loop;
+    return v_done;
+end
+$fn$;
+
+-- Operators: queue delivery p_delivery_id again now (from failed, undelivered, suppressed or
+-- cancelled; an opted-out number stays suppressed at send time). Returns the row.
+create or replace function private.retry_notification_delivery(p_delivery_id uuid)
+returns setof public.notification_deliveries
+language sql
+security definer
+set search_path = ''
+as $fn$
+    update public.notification_deliveries as d
+    set
+        status = 'queued', suppressed_reason = null, not_before = pg_catalog.now(),
+        next_attempt_at = null, attempts = 0, error_code = null, error_message = null,
+        updated_at = pg_catalog.now()
+    where
+        d.id = p_delivery_id
+        and d.status in ('failed', 'undelivered', 'suppressed', 'cancelled')
+        and d.channel in ('sms', 'whatsapp', 'chat')
+    returning d.*
+$fn$;
+
+-- Operators: cancel delivery p_delivery_id if it has not been handed to Twilio yet.
+create or replace function private.cancel_notification_delivery(p_delivery_id uuid)
+returns setof public.notification_deliveries
+language sql
+security definer
+set search_path = ''
+as $fn$
+    update public.notification_deliveries as d
+    set status = 'cancelled', suppressed_reason = 'cancelled_by_operator', updated_at = pg_catalog.now()
+    where d.id = p_delivery_id and d.status in ('queued', 'scheduled')
+    returning d.*
+$fn$;
+
+revoke execute on function private.take_send_tokens(integer, double precision) from public;
+revoke execute on function private.return_send_tokens(integer) from public;
+revoke execute on function private.notification_values(uuid, text, text) from public;
+revoke execute on function private.send_time_refusal(public.notification_deliveries) from public;
+revoke execute on function private.claim_notification_deliveries(
+    integer, double precision, text, text, text[]
+) from public;
+revoke execute on function private.opt_out_address(text, text, text) from public;
+revoke execute on function private.delivery_status_rank(text) from public;
+revoke execute on function private.apply_delivery_status(uuid, text, text, integer, text)
+from public;
+revoke execute on function private.record_notification_send(
+    uuid, text, text, text, integer, text, integer
+) from public;
+revoke execute on function private.twilio_sid_from_callbacks(uuid) from public;
+revoke execute on function private.deliver_chat_notifications(integer, text, text) from public;
+revoke execute on function private.retry_notification_delivery(uuid) from public;
+revoke execute on function private.cancel_notification_delivery(uuid) from public;
+grant execute on function private.delivery_status_rank(text) to service_role;
