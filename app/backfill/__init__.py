@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
+from tqdm import tqdm
 
 from app.queries import load_queries
 
@@ -79,42 +80,48 @@ class Summary:
 
 
 class Progress:
-    """A bar with rate and ETA on a terminal; a plain line every N batches otherwise."""
+    """A tqdm bar with rate and ETA on a terminal; a plain line every N batches otherwise (a
+    log file gets whole lines, not carriage returns)."""
 
     def __init__(self, total: int, out: TextIO, every: int) -> None:
         self.total = max(total, 1)
         self.out = out
         self.every = max(every, 1)
-        self.tty = out.isatty()
         self.started = time.monotonic()
         self.done = 0
         self.batches = 0
+        self.bar = (
+            tqdm(total=self.total, unit="thread", file=out, dynamic_ncols=True)
+            if out.isatty()
+            else None
+        )
 
     def update(self, seen: int, summary: Summary) -> None:
         self.done += seen
         self.batches += 1
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.done / elapsed
-        left = max(self.total - self.done, 0)
-        eta = left / rate if rate > 0 else 0.0
-        pct = min(100.0, 100.0 * self.done / self.total)
-        text = (
-            f"{self.done}/{self.total} threads ({pct:.0f}%), {rate:.0f}/s, ETA {_clock(eta)}; "
+        counts = (
             f"{summary.tickets_created} created, {summary.threads_linked} linked, "
             f"{summary.threads_skipped} skipped"
         )
-        if self.tty:
-            filled = int(pct / 5)
-            self.out.write(f"\r[{'#' * filled}{'.' * (20 - filled)}] {text}\033[K")
-            self.out.flush()
-        elif self.batches % self.every == 0:
-            self.out.write(f"batch {self.batches}: {text}\n")
-            self.out.flush()
+        if self.bar is not None:
+            self.bar.update(seen)
+            self.bar.set_postfix_str(counts)
+            return
+        if self.batches % self.every:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.done / elapsed
+        eta = max(self.total - self.done, 0) / rate if rate > 0 else 0.0
+        pct = min(100.0, 100.0 * self.done / self.total)
+        self.out.write(
+            f"batch {self.batches}: {self.done}/{self.total} threads ({pct:.0f}%), {rate:.0f}/s, "
+            f"ETA {_clock(eta)}; {counts}\n"
+        )
+        self.out.flush()
 
     def close(self) -> None:
-        if self.tty:
-            self.out.write("\n")
-            self.out.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _clock(seconds: float) -> str:
