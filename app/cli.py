@@ -296,12 +296,19 @@ def serve(host: str, port: int | None, workers: int | None, threads: int) -> Non
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Lanes (threads, each with its own connection) per queue job, e.g. the Lifefile inbox.",
+)
+def worker(concurrency: int) -> None:
     """Run the background worker until SIGTERM or SIGINT."""
     from app.jobs import Worker, default_jobs
 
     settings = _settings()
-    runner = Worker(settings.database_url, default_jobs())
+    runner = Worker(settings.database_url, default_jobs(), concurrency=concurrency)
     runner.install_signal_handlers()
     runner.run_forever()
 

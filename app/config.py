@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -126,6 +127,23 @@ def _basic_auth(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
     return user, password
 
 
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in (s.strip() for s in env.get(name, "").split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be comma-separated addresses or CIDR ranges "
+                f"(e.g. 10.0.0.0/8,127.0.0.1), got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -137,6 +155,10 @@ class Settings:
     lifefile_webhook_secrets: tuple[str, ...] = ()
     lifefile_basic_auth: tuple[str, str] | None = None
     lifefile_rate_limit: RateLimit | None = RateLimit(600, 60.0)
+    # Requests that fail authentication have a budget of their own per client address.
+    lifefile_unauthenticated_rate_limit: RateLimit | None = RateLimit(60, 60.0)
+    # Proxies whose X-Forwarded-For names the client (nobody else's is believed).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def lifefile_configured(self) -> bool:
@@ -166,4 +188,8 @@ class Settings:
             lifefile_webhook_secrets=_secrets(env, "LIFEFILE_WEBHOOK_SECRET"),
             lifefile_basic_auth=_basic_auth(env, "LIFEFILE_BASIC_AUTH"),
             lifefile_rate_limit=_rate_limit(env, "LIFEFILE_RATE_LIMIT", "600/minute"),
+            lifefile_unauthenticated_rate_limit=_rate_limit(
+                env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT", "60/minute"
+            ),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         )

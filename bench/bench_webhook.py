@@ -13,6 +13,11 @@ synchronous commit on, as production); a load generator on loopback. Same run, s
 
 Checks that every 202 is an inbox row (zero lost). Each phase is bounded by count and time.
 Target: >= 500 stored events/s, p99 <= 50 ms, zero lost.
+
+4. the shared rate limit's cost: phases 2 and 3 run again against a second server whose
+   LIFEFILE_RATE_LIMIT is on but never reached (every request takes a token from the database
+   bucket private.take_webhook_token; one load generator means one client address, so every
+   request contends for the same bucket row — the worst case), against phase 2's figure.
 """
 
 from __future__ import annotations
@@ -217,35 +222,67 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def start_server(url: str, port: int, rate_limit: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "LIFEFILE_WEBHOOK_SECRET": SECRET,
+        "LIFEFILE_RATE_LIMIT": rate_limit,
+        "DB_POOL_MAX_SIZE": str(THREADS),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: _healthy(port))
+    return server
+
+
+def measure_rate_limit_cost(url: str, baseline: Run) -> None:
+    port = free_port()
+    server = start_server(url, port, "100000000/second")
+    try:
+        drive(port, [signed_event(-n) for n in range(WARMUP, 2 * WARMUP)], CONNECTIONS, 30.0)
+        limited = drive(
+            port,
+            [signed_event(3 * EVENTS + n) for n in range(EVENTS)],
+            CONNECTIONS,
+            TIME_LIMIT_SECONDS,
+        )
+        report("throughput, rate limit on", limited)
+        paced_events = [signed_event(4 * EVENTS + n) for n in range(TARGET_RATE * PACED_SECONDS)]
+        paced = drive_paced(port, paced_events, TARGET_RATE, PACED_CONNECTIONS)
+        report(f"latency at {TARGET_RATE}/s, rate limit on", paced)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    print(
+        f"rate limit cost: stored events/s {limited.rate:.0f} with vs {baseline.rate:.0f} "
+        f"without = {limited.rate / baseline.rate:.2f}; p50 at {TARGET_RATE}/s "
+        f"{percentile(paced.latencies, 50) * 1000:.2f} ms, p99 "
+        f"{percentile(paced.latencies, 99) * 1000:.2f} ms",
+        flush=True,
+    )
+
+
 def main() -> None:
     with migrated_cluster() as bench:
         port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": bench.url,
-            "LIFEFILE_WEBHOOK_SECRET": SECRET,
-            "LIFEFILE_RATE_LIMIT": "off",
-            "DB_POOL_MAX_SIZE": str(THREADS),
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(WORKERS),
-                "--threads",
-                str(THREADS),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_server(bench.url, port, "off")
         try:
-            wait_until(lambda: _healthy(port))
             print(
                 f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
                 "(other work on this machine shares them)",
@@ -312,6 +349,7 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+        measure_rate_limit_cost(bench.url, stored)
         measure_processing(bench.url)
 
 

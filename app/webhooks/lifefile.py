@@ -1,13 +1,14 @@
 """POST /api/webhooks/lifefile/prescription-status: Lifefile's pharmacy status pushes.
 
-The request is authenticated (see lifefile_auth), split into events, and stored in the inbox
-private.lifefile_webhook_events by one SQL call whose commit comes before any 2xx; the worker
-processes the events from there. Responses:
+The request goes through the shared inbox path (app/webhooks/inbox.py): authenticated (see
+lifefile_auth), rate-limited per kind (signed, refused) and client in the database, split into
+events, and stored in the inbox private.lifefile_webhook_events by one SQL call whose commit
+comes before any 2xx; the worker processes the events from there. Responses:
 
     202 stored          200 duplicate (already stored; nothing new)
     400 not JSON, or not a known shape (stored as 'invalid' for operators)
-    401 bad or missing credentials (nothing stored; logged and counted)
-    413 body over 256 KiB     415 not JSON content     429 over the per-client rate
+    401 bad, malformed or missing credentials (nothing stored; logged and counted)
+    413 body over 256 KiB     415 not JSON content     429 over the client's rate (per kind)
     503 not configured, or the database is unreachable (Lifefile retries)
 
 GET on the same path is the health check Lifefile's endpoint test calls.
@@ -19,25 +20,30 @@ import json
 import logging
 import re
 import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import psycopg
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from app import db
-from app.config import RateLimit, Settings
+from app.config import Settings
 from app.health import FEATURES_KEY
 from app.queries import load_queries
+from app.webhooks import inbox
 from app.webhooks.lifefile_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, authenticate
 
 PATH = "/api/webhooks/lifefile/prescription-status"
 MAX_BODY_BYTES = 256 * 1024
 EXTENSION_KEY = "carehub.lifefile"
 MISSING_SETTINGS = "set LIFEFILE_WEBHOOK_SECRET or LIFEFILE_BASIC_AUTH"
+CHANNEL = "lifefile_webhook_events"
+# What a refused request is told: the reason (a stale timestamp would tell our clock) is logged.
+REFUSED_DETAIL = (
+    "bad, malformed or missing credentials: sign the raw body with the shared secret "
+    "(x-lifefile-signature, with a current x-lifefile-timestamp if you send one) or use Basic"
+)
 
 # Headers never stored with an event: credentials, and anything named like one.
 _SECRET_HEADER = re.compile(r"authorization|cookie|secret|token|password|api-key", re.IGNORECASE)
@@ -45,40 +51,21 @@ _SECRET_HEADER = re.compile(r"authorization|cookie|secret|token|password|api-key
 blueprint = Blueprint("lifefile_webhook", __name__)
 log = logging.getLogger(__name__)
 queries = load_queries("lifefile.sql")
-
-
-class RateLimiter:
-    """Token buckets per client address, in this process (each server process has its own)."""
-
-    def __init__(self, limit: RateLimit, max_clients: int = 10_000):
-        self.rate = limit.per_second
-        self.capacity = float(limit.count)
-        self.max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, client: str, now: float | None = None) -> tuple[bool, float]:
-        """Take one token for ``client``; when refused, also say how long until the next."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, last = self._buckets.pop(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            allowed = tokens >= 1.0
-            if allowed:
-                tokens -= 1.0
-            self._buckets[client] = (tokens, now)
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)  # forget the least recently seen client
-        return allowed, 0.0 if allowed else (1.0 - tokens) / self.rate
+INBOX = inbox.Inbox(
+    provider="lifefile",
+    channel=CHANNEL,
+    store_query=queries.receive_lifefile_delivery,
+    process_query=queries.process_lifefile_events,
+)
 
 
 @dataclass
 class LifefileState:
     settings: Settings
-    limiter: RateLimiter | None
+    refused_here: inbox.LocalBuckets | None = None
     unauthorized: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    waker: WorkerWaker = field(default_factory=lambda: WorkerWaker())
+    waker: inbox.WorkerWaker = field(default_factory=lambda: inbox.WorkerWaker(CHANNEL))
 
     def count_unauthorized(self) -> int:
         with self.lock:
@@ -87,8 +74,10 @@ class LifefileState:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    limiter = RateLimiter(settings.lifefile_rate_limit) if settings.lifefile_rate_limit else None
-    app.extensions[EXTENSION_KEY] = LifefileState(settings, limiter)
+    refused_limit = settings.lifefile_unauthenticated_rate_limit
+    app.extensions[EXTENSION_KEY] = LifefileState(
+        settings, inbox.LocalBuckets(refused_limit) if refused_limit else None
+    )
     features = app.extensions.setdefault(FEATURES_KEY, {})
     if settings.lifefile_configured:
         methods = auth_methods(settings)
@@ -123,11 +112,15 @@ def split_events(text: str) -> tuple[list[str] | None, str | None]:
     a JSON array (each element's exact text), ``(None, reason)`` when the body is not JSON or
     neither an object nor an array.
     """
+    if _too_deep(text):
+        return None, f"the body is nested more than {MAX_DEPTH} levels deep"
     decoder = json.JSONDecoder(parse_constant=_refuse_constant)
     try:
         value = decoder.decode(text)
     except ValueError as exc:
         return None, f"the body is not valid JSON: {exc}"
+    except RecursionError:
+        return None, f"the body is nested more than {MAX_DEPTH} levels deep"
     if isinstance(value, dict):
         return None, None
     if not isinstance(value, list):
@@ -141,6 +134,29 @@ def split_events(text: str) -> tuple[list[str] | None, str | None]:
         if text[at] == ",":
             at = _skip_space(text, at + 1)
     return texts, None
+
+
+# Far deeper than any Lifefile event, far shallower than the parser's recursion limit (and
+# PostgreSQL's jsonb stack depth).
+MAX_DEPTH = 64
+# Every character belongs to one token (a string, terminated or not; a bracket; a run of
+# anything else), so the scan never starts again inside a string: linear in the body's length.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]|[^"\[\]{}]+')
+
+
+def _too_deep(text: str) -> bool:
+    """Whether brackets outside strings nest deeper than MAX_DEPTH (one linear scan, before any
+    recursive parser sees the text)."""
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        found = match.group()
+        if found in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif found in ("]", "}"):
+            depth -= 1
+    return False
 
 
 def _refuse_constant(name: str) -> None:
@@ -200,19 +216,13 @@ def receive() -> tuple[Response, int]:
         return _error(
             415, "unsupported media type", "send the event as Content-Type: application/json"
         )
-
-    client = request.remote_addr or "unknown"
-    if state.limiter is not None:
-        allowed, wait = state.limiter.allow(client)
-        if not allowed:
-            response, status = _error(429, "too many requests", "slow down and retry")
-            response.headers["Retry-After"] = str(max(1, round(wait + 0.5)))
-            return response, status
-
     body = request.stream.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
         return _error(413, "too large", f"the body may be at most {MAX_BODY_BYTES} bytes")
 
+    client = inbox.client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), settings.trusted_proxies
+    )
     result = authenticate(
         secrets=settings.lifefile_webhook_secrets,
         basic=settings.lifefile_basic_auth,
@@ -221,6 +231,16 @@ def receive() -> tuple[Response, int]:
         timestamp=request.headers.get(TIMESTAMP_HEADER),
         authorization=request.headers.get("Authorization"),
     )
+    refusal = inbox.admit(
+        INBOX,
+        result.ok,
+        client,
+        settings.lifefile_rate_limit,
+        settings.lifefile_unauthenticated_rate_limit,
+        state.refused_here,
+    )
+    if refusal is not None:
+        return refusal
     if not result.ok:
         count = state.count_unauthorized()
         log.warning(
@@ -229,7 +249,7 @@ def receive() -> tuple[Response, int]:
             result.reason,
             count,
         )
-        response, status = _error(401, "unauthorized", result.reason)
+        response, status = _error(401, "unauthorized", REFUSED_DETAIL)
         if settings.lifefile_basic_auth:
             response.headers["WWW-Authenticate"] = 'Basic realm="lifefile"'
         return response, status
@@ -251,14 +271,9 @@ def receive() -> tuple[Response, int]:
         "error": problem,
     }
     try:
-        rows = _store(params)
-    except (PoolTimeout, psycopg.OperationalError) as exc:
-        log.error("lifefile webhook: inbox unreachable, answering 503: %s", exc)
-        response, status = _error(
-            503, "unavailable", "the inbox is unreachable; retry later (nothing was stored)"
-        )
-        response.headers["Retry-After"] = "30"
-        return response, status
+        rows = inbox.store_and_wake(INBOX, state.waker, params)
+    except inbox.DATABASE_DOWN as exc:
+        return inbox.unavailable(exc, "lifefile webhook")
 
     summary = [{"id": str(r[0]), "status": r[1], "duplicate": r[2]} for r in rows]
     invalid = [r for r in rows if r[1] == "invalid"]
@@ -268,68 +283,3 @@ def receive() -> tuple[Response, int]:
     if all(r[2] for r in rows):
         return jsonify(status="duplicate", events=summary), 200
     return jsonify(status="accepted", events=summary), 202
-
-
-def _store(params: dict[str, object]) -> list[tuple]:
-    """Insert the delivery and commit. Retried once on a broken pooled connection (after a
-    database restart the pool holds dead ones): storing is idempotent by dedupe key."""
-    pool = db.pool()
-    for attempt in (1, 2):
-        try:
-            with pool.connection() as conn:
-                # Autocommit: one round trip stores and commits (the commit comes before any
-                # 2xx); the connection goes back to the pool as it came.
-                conn.autocommit = True
-                try:
-                    rows = conn.execute(queries.receive_lifefile_delivery, params).fetchall()
-                finally:
-                    if not conn.closed:
-                        conn.autocommit = False
-            if any(row[1] == "pending" and not row[2] for row in rows):
-                _state().waker.wake()
-            return rows
-        except psycopg.OperationalError:
-            if attempt == 2:
-                raise
-            pool.check()  # drop every dead idle connection before the retry
-    raise AssertionError("unreachable")
-
-
-class WorkerWaker:
-    """NOTIFYs the worker that events wait, from a thread of this process, at most once per
-    ``interval`` however many deliveries arrive, and always after the latest one.
-
-    Not in the storing transaction: a transaction that notifies holds a database-wide lock
-    through its commit's WAL flush, so concurrent deliveries would commit one at a time. If a
-    notification is lost, the worker's periodic sweep still finds the events.
-    """
-
-    def __init__(self, interval: float = 0.01):
-        self.interval = interval
-        self._pending = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pool: ConnectionPool | None = None
-        self._lock = threading.Lock()
-
-    def wake(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                # Started on first use, in the serving process (gunicorn forks before that).
-                self._pool = db.pool()
-                self._thread = threading.Thread(
-                    target=self._run, name="lifefile-waker", daemon=True
-                )
-                self._thread.start()
-        self._pending.set()
-
-    def _run(self) -> None:
-        assert self._pool is not None
-        while True:
-            self._pending.wait()
-            self._pending.clear()
-            try:
-                with self._pool.connection(timeout=2) as conn:
-                    conn.execute(queries.wake_lifefile_worker)
-            except Exception as exc:  # a thread of its own: nobody else would see it
-                log.warning("lifefile webhook: could not wake the worker (its sweep will): %s", exc)
-            time.sleep(self.interval)

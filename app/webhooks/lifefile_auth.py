@@ -9,7 +9,11 @@ Pure functions (no Flask, no database) so the signature rules can be tested with
 - ``Authorization: Basic`` with the configured user and password.
 
 Every comparison is constant-time. Every credential a request presents must be valid, and it
-must present at least one that is configured.
+must present at least one that is configured. Malformed credentials (a signature that is not 64
+hex digits, a timestamp that is not ASCII digits or ISO 8601, anything non-ASCII) are refused
+like wrong ones, never an error. A body-only signature is refused over a body that starts with
+"<timestamp>." (a timestamped message replayed without its timestamp header), and a timestamp
+is never empty, so neither kind of signature passes for the other.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +31,10 @@ from datetime import datetime
 TIMESTAMP_TOLERANCE_SECONDS = 300
 SIGNATURE_HEADER = "x-lifefile-signature"
 TIMESTAMP_HEADER = "x-lifefile-timestamp"
+
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_UNIX_TIME = re.compile(r"[0-9]{1,13}")
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{5,18}(Z|[+-][0-9]{2}:?[0-9]{2})?")
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,14 @@ def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:
 
 
 def parse_timestamp(raw: str) -> float | None:
-    """Seconds since the epoch from a header: Unix seconds, Unix milliseconds or ISO 8601."""
+    """Seconds since the epoch from a header: Unix seconds, Unix milliseconds or ISO 8601 (in
+    ASCII: other scripts' digits and absurd lengths are not a time)."""
     value = raw.strip()
-    if value.isdigit():
+    if _UNIX_TIME.fullmatch(value):
         seconds = int(value)
         return seconds / 1000 if seconds > 10**11 else float(seconds)
+    if not _ISO_TIME.fullmatch(value):
+        return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -54,6 +66,15 @@ def parse_timestamp(raw: str) -> float | None:
     if parsed.tzinfo is None:
         return None
     return parsed.timestamp()
+
+
+def _looks_timestamped(body: bytes) -> bool:
+    """Whether ``body`` is a timestamped signature's message, ``<timestamp>.<body>``."""
+    prefix, dot, _rest = body[:64].partition(b".")
+    if not dot:
+        return False
+    text = prefix.decode("ascii", "replace").strip()
+    return bool(_UNIX_TIME.fullmatch(text) or _ISO_TIME.fullmatch(text))
 
 
 def verify_signature(
@@ -70,6 +91,14 @@ def verify_signature(
     if provided[:7].lower() == "sha256=":
         provided = provided[7:]
     provided = provided.strip().lower()
+    if not _HEX_SIGNATURE.fullmatch(provided):
+        return AuthResult(False, reason=f"{SIGNATURE_HEADER} is not 64 hex digits")
+    if timestamp is None and _looks_timestamped(body):
+        return AuthResult(
+            False,
+            reason=f"a body-only signature over '<timestamp>.<body>' (a replayed "
+            f"timestamped message without its {TIMESTAMP_HEADER})",
+        )
     if timestamp is not None:
         sent_at = parse_timestamp(timestamp)
         if sent_at is None:
@@ -82,7 +111,9 @@ def verify_signature(
     matched = False
     for secret in secrets:
         # No early exit: the time taken does not tell which secret matched.
-        matched |= hmac.compare_digest(sign(secret, body, timestamp), provided)
+        matched |= hmac.compare_digest(
+            sign(secret, body, timestamp).encode(), provided.encode("ascii")
+        )
     if not matched:
         return AuthResult(False, reason=f"{SIGNATURE_HEADER} does not match the body")
     return AuthResult(True, method="hmac")
@@ -90,6 +121,8 @@ def verify_signature(
 
 def verify_basic(expected: tuple[str, str], authorization: str) -> AuthResult:
     """Check an ``Authorization: Basic ...`` header against ``(user, password)``."""
+    if not authorization.isascii():
+        return AuthResult(False, reason="Authorization is not ASCII")
     scheme, _, encoded = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         return AuthResult(False, reason="Authorization is not Basic")

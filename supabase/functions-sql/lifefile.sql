@@ -170,9 +170,8 @@ set search_path = ''
 as $fn$
 declare
     v_texts text[] := coalesce(p_events, array[p_body]);
-    v_payloads jsonb[] := '{}';
+    v_payloads jsonb[] := array[]::jsonb[];
     v_payload jsonb;
-    v_index integer;
     v_key text;
 begin
     if p_error is null then
@@ -227,11 +226,12 @@ begin
         v_key := private.lifefile_dedupe_key(v_payload);
         insert into private.lifefile_webhook_events as e (
             dedupe_key, body, payload, headers, client_addr, shape, order_id, rx_number,
-            external_status, occurred_at
+            order_key, external_status, occurred_at
         )
         select
             v_key, v_texts[v_index], v_payload, p_headers, p_client_addr, f.shape, f.order_id,
-            f.rx_number, f.external_status, f.occurred_at
+            f.rx_number, coalesce(f.order_id, f.rx_number, f.order_reference),
+            f.external_status, f.occurred_at
         from private.lifefile_event_fields(v_payload) as f
         on conflict (dedupe_key) do nothing
         returning e.id, e.status, false into event_id, event_status, duplicate;
@@ -285,6 +285,87 @@ as $fn$
     end || pg_catalog.replace(btrim(p_tracking_number), ' ', '')
 $fn$;
 
+-- The tracking row an event is about (a Lifefile order belongs to one prescription): its id,
+-- or null and why (ambiguity, for the event's last_error: it names the event's own ids, never
+-- another prescription). An orderReferenceId naming our prescription id wins. Otherwise
+-- Lifefile's order id and the rx number must agree: each may name at most one prescription,
+-- and when both name one it must be the same; rows of live tickets (neither cancelled nor
+-- failed) are preferred, the others only count when no live row matches.
+create or replace function private.match_lifefile_tracking(
+    p_order_id text,
+    p_rx_number text,
+    p_order_reference text,
+    out tracking_id uuid,
+    out ambiguity text
+)
+language plpgsql
+stable
+set search_path = ''
+as $fn$
+declare
+    v_reference uuid;
+    v_by_order uuid[];
+    v_by_rx uuid[];
+begin
+    if p_order_reference ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+        v_reference := p_order_reference::uuid;
+        select t.id into tracking_id
+        from public.prescription_tracking as t
+        where t.prescription_id = v_reference;
+        if tracking_id is not null then
+            return;
+        end if;
+    end if;
+    -- Live rows first: a cancelled ticket's old order id never hides the live one.
+    select
+        coalesce(
+            pg_catalog.array_agg(m.id) filter (where m.live and m.by_order),
+            pg_catalog.array_agg(m.id) filter (where m.by_order)
+        ),
+        coalesce(
+            pg_catalog.array_agg(m.id) filter (where m.live and m.by_rx),
+            pg_catalog.array_agg(m.id) filter (where m.by_rx)
+        )
+    into v_by_order, v_by_rx
+    from (
+        select
+            t.id,
+            k.status not in ('cancelled', 'failed') as live,
+            coalesce(t.external_order_id = p_order_id, false) as by_order,
+            coalesce(t.rx_number = p_rx_number, false) as by_rx
+        from public.prescription_tracking as t
+        inner join public.healthcare_tickets as k on t.ticket_id = k.id
+        where t.external_order_id = p_order_id or t.rx_number = p_rx_number
+    ) as m;
+    if pg_catalog.cardinality(v_by_order) > 1 then
+        ambiguity := pg_catalog.format(
+            'ambiguous: Lifefile order %s names %s prescriptions', p_order_id,
+            pg_catalog.cardinality(v_by_order)
+        );
+        return;
+    end if;
+    if pg_catalog.cardinality(v_by_order) = 1 then
+        if pg_catalog.cardinality(v_by_rx) > 0 and not v_by_order[1] = any(v_by_rx) then
+            ambiguity := pg_catalog.format(
+                'ambiguous: Lifefile order %s names one prescription and rx number %s another',
+                p_order_id, p_rx_number
+            );
+            return;
+        end if;
+        tracking_id := v_by_order[1];
+        return;
+    end if;
+    if pg_catalog.cardinality(v_by_rx) > 1 then
+        ambiguity := pg_catalog.format(
+            'ambiguous: rx number %s names %s prescriptions and the event has no order id '
+            'that tells them apart', p_rx_number, pg_catalog.cardinality(v_by_rx)
+        );
+        return;
+    end if;
+    tracking_id := v_by_rx[1];
+end
+$fn$;
+
 -- Processes one inbox event; idempotent. Takes the event id; returns its resulting status:
 --   'processed' — matched, recorded in prescription_status_events, tracking updated, and the
 --                 ticket moved forward (as the system, app.source 'lifefile') when the status
@@ -316,7 +397,8 @@ declare
     v_applied boolean := false;
     v_note text;
     v_source text;
-    v_reference uuid;
+    v_tracking_id uuid;
+    v_ambiguity text;
     v_delay interval;
 begin
     select e.* into v_event
@@ -364,23 +446,17 @@ begin
         return 'unmapped';
     end if;
 
-    if v_fields.order_reference ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        then
-        v_reference := v_fields.order_reference::uuid;
+    select m.tracking_id, m.ambiguity into v_tracking_id, v_ambiguity
+    from private.match_lifefile_tracking(
+        v_fields.order_id, v_fields.rx_number, v_fields.order_reference
+    ) as m;
+    if v_tracking_id is not null then
+        select t.* into v_tracking
+        from public.prescription_tracking as t
+        where t.id = v_tracking_id
+        for update;
     end if;
-    select t.* into v_tracking
-    from public.prescription_tracking as t
-    where
-        t.external_order_id = v_fields.order_id
-        or t.rx_number = v_fields.rx_number
-        or t.prescription_id = v_reference
-    -- Lifefile's order id is the strongest link, then the rx number.
-    order by
-        (t.external_order_id = v_fields.order_id) desc nulls last,
-        (t.rx_number = v_fields.rx_number) desc nulls last
-    limit 1
-    for update;
-    if not found then
+    if v_tracking_id is null or not found then
         v_delay := private.lifefile_retry_delay(v_event.attempts + 1);
         update private.lifefile_webhook_events
         set
@@ -388,10 +464,19 @@ begin
             attempts = attempts + 1,
             next_attempt_at = pg_catalog.now() + v_delay,
             last_error = pg_catalog.format(
-                'no sent prescription has Lifefile order %s or rx number %s: set the '
-                'prescription''s external_order_id or rx_number (it is retried automatically%s), '
-                'or `carehub webhooks replay %s`',
-                coalesce(v_fields.order_id, '-'), coalesce(v_fields.rx_number, '-'),
+                '%s: %s (it is retried automatically%s), or `carehub webhooks replay %s`',
+                coalesce(
+                    v_ambiguity,
+                    pg_catalog.format(
+                        'no sent prescription has Lifefile order %s or rx number %s',
+                        coalesce(v_fields.order_id, '-'), coalesce(v_fields.rx_number, '-')
+                    )
+                ),
+                case
+                    when v_ambiguity is null
+                        then 'set the prescription''s external_order_id or rx_number'
+                    else 'correct the prescriptions'' external_order_id or rx_number'
+                end,
                 case
                     when v_delay is null then '; automatic retries are over'
                     else ' at ' || (pg_catalog.now() + v_delay)::text
@@ -417,13 +502,6 @@ begin
     from public.ticket_statuses as s
     where s.ticket_type = 'prescription' and s.status = v_tracking.current_status;
 
-    -- When the status was reached, as Lifefile says (the earliest report wins); set before the
-    -- ticket moves, so the tracking trigger's own clock does not stand in for it.
-    execute pg_catalog.format(
-        'update public.prescription_tracking set %1$I = least(%1$I, $1) where id = $2',
-        v_status || '_at'
-    ) using v_occurred, v_tracking.id;
-
     if v_ticket_terminal then
         v_note := pg_catalog.format('ticket already %s: recorded only', v_ticket.status);
     elsif v_rank <= v_ticket_rank then
@@ -447,39 +525,103 @@ begin
         perform pg_catalog.set_config('app.source', coalesce(v_source, ''), true);
     end if;
 
+    -- One update of the tracking row (the ticket's own tracking trigger leaves it alone for
+    -- app.source 'lifefile'). The newest report's tracking details win; an older one only
+    -- fills gaps. The time the status was reached is Lifefile's (the earliest report wins).
     v_is_newest := v_tracking.last_event_at is null or v_occurred >= v_tracking.last_event_at;
+    if v_is_newest then
+        v_tracking.tracking_number := coalesce(
+            v_fields.tracking_number, v_tracking.tracking_number
+        );
+        v_tracking.carrier := coalesce(v_fields.carrier, v_tracking.carrier);
+        v_tracking.estimated_delivery := coalesce(
+            v_fields.estimated_delivery, v_tracking.estimated_delivery
+        );
+        v_tracking.tracking_url := coalesce(v_fields.tracking_url, v_tracking.tracking_url);
+    else
+        v_tracking.tracking_number := coalesce(
+            v_tracking.tracking_number, v_fields.tracking_number
+        );
+        v_tracking.carrier := coalesce(v_tracking.carrier, v_fields.carrier);
+        v_tracking.estimated_delivery := coalesce(
+            v_tracking.estimated_delivery, v_fields.estimated_delivery
+        );
+        v_tracking.tracking_url := coalesce(v_tracking.tracking_url, v_fields.tracking_url);
+    end if;
+    v_tracking.tracking_url := coalesce(
+        v_tracking.tracking_url,
+        private.carrier_tracking_url(v_tracking.carrier, v_tracking.tracking_number)
+    );
     update public.prescription_tracking as t
     set
         current_status = case
             when not v_tracking_terminal and v_rank > v_tracking_rank then v_status
             else t.current_status
         end,
-        external_order_id = coalesce(t.external_order_id, v_fields.order_id),
-        rx_number = coalesce(t.rx_number, v_fields.rx_number),
+        sent_at = case when v_status = 'sent' then least(t.sent_at, v_occurred) else t.sent_at end,
+        received_at = case
+            when v_status = 'received' then least(t.received_at, v_occurred) else t.received_at
+        end,
+        processing_at = case
+            when v_status = 'processing' then least(t.processing_at, v_occurred)
+            else t.processing_at
+        end,
+        ready_at = case
+            when v_status = 'ready' then least(t.ready_at, v_occurred) else t.ready_at
+        end,
+        shipped_at = case
+            when v_status = 'shipped' then least(t.shipped_at, v_occurred) else t.shipped_at
+        end,
+        out_for_delivery_at = case
+            when v_status = 'out_for_delivery' then least(t.out_for_delivery_at, v_occurred)
+            else t.out_for_delivery_at
+        end,
+        delivered_at = case
+            when v_status = 'delivered' then least(t.delivered_at, v_occurred)
+            else t.delivered_at
+        end,
+        completed_at = case
+            when v_status = 'completed' then least(t.completed_at, v_occurred)
+            else t.completed_at
+        end,
+        cancelled_at = case
+            when v_status = 'cancelled' then least(t.cancelled_at, v_occurred)
+            else t.cancelled_at
+        end,
+        failed_at = case
+            when v_status = 'failed' then least(t.failed_at, v_occurred) else t.failed_at
+        end,
+        -- The event's ids fill gaps, unless another tracking row holds them: a Lifefile
+        -- order belongs to one prescription, and a copied id would make its events ambiguous.
+        external_order_id = coalesce(
+            t.external_order_id,
+            case
+                when not exists (
+                    select from public.prescription_tracking as o
+                    where o.external_order_id = v_fields.order_id and o.id <> t.id
+                ) then v_fields.order_id
+            end
+        ),
+        rx_number = coalesce(
+            t.rx_number,
+            case
+                when not exists (
+                    select from public.prescription_tracking as o
+                    where
+                        o.rx_number = v_fields.rx_number
+                        and o.pharmacy_id is not distinct from t.pharmacy_id
+                        and o.id <> t.id
+                ) then v_fields.rx_number
+            end
+        ),
         medication_name = coalesce(t.medication_name, v_fields.medication_name),
         quantity = coalesce(t.quantity, v_fields.quantity),
-        -- The newest report's tracking details win; an older one only fills gaps.
-        tracking_number = case
-            when v_is_newest then coalesce(v_fields.tracking_number, t.tracking_number)
-            else coalesce(t.tracking_number, v_fields.tracking_number)
-        end,
-        carrier = case
-            when v_is_newest then coalesce(v_fields.carrier, t.carrier)
-            else coalesce(t.carrier, v_fields.carrier)
-        end,
-        estimated_delivery = case
-            when v_is_newest then coalesce(v_fields.estimated_delivery, t.estimated_delivery)
-            else coalesce(t.estimated_delivery, v_fields.estimated_delivery)
-        end,
-        tracking_url = case
-            when v_is_newest then coalesce(v_fields.tracking_url, t.tracking_url)
-            else coalesce(t.tracking_url, v_fields.tracking_url)
-        end,
+        tracking_number = v_tracking.tracking_number,
+        carrier = v_tracking.carrier,
+        estimated_delivery = v_tracking.estimated_delivery,
+        tracking_url = v_tracking.tracking_url,
         last_event_at = greatest(t.last_event_at, v_occurred)
     where t.id = v_tracking.id;
-    update public.prescription_tracking as t
-    set tracking_url = private.carrier_tracking_url(t.carrier, t.tracking_number)
-    where t.id = v_tracking.id and t.tracking_url is null and t.tracking_number is not null;
 
     insert into public.prescription_status_events (
         ticket_id, tracking_id, webhook_event_id, status, previous_status, external_status,
@@ -538,9 +680,16 @@ end
 $fn$;
 
 -- The worker's job: processes up to p_limit due events (pending, and unmatched ones whose next
--- attempt is due) in arrival order. Events locked by another worker are skipped, so several
--- workers share the queue. Returns how many it processed; when it took a full batch it
--- notifies lifefile_webhook_events so the worker comes straight back for the rest.
+-- attempt is due) in arrival order, in the caller's transaction. Returns how many it processed.
+-- Several workers share the queue: each skips the events another has locked (skip locked), and
+-- none takes an event while an earlier due event of the same order (order_key) is still
+-- waiting — in its snapshot, an event another worker holds is still waiting, so the events of
+-- one order are processed one after the other, in arrival order, whoever processes them. An
+-- event held back by one this call processed itself is taken in the next round of the same call.
+-- The transaction commits without waiting for its WAL flush: the inbox rows were committed
+-- durably when they were received, so a crash can only lose the results of the last moments'
+-- processing, whose events are then still pending and are processed again (processing is
+-- idempotent) — and each worker's small batches no longer wait on the disk one after another.
 create or replace function private.process_lifefile_events(p_limit integer default 100)
 returns integer
 language plpgsql
@@ -549,23 +698,43 @@ as $fn$
 declare
     v_id uuid;
     v_count integer := 0;
+    v_round integer;
 begin
-    for v_id in
-        select e.id
-        from private.lifefile_webhook_events as e
-        where
-            e.status = 'pending'
-            or (e.status = 'unmatched' and e.next_attempt_at <= pg_catalog.now())
-        order by e.seq
-        limit p_limit
-        for update skip locked
+    perform pg_catalog.set_config('synchronous_commit', 'off', true);
     loop
-        perform private.try_process_lifefile_event(v_id);
-        v_count := v_count + 1;
+        v_round := 0;
+        for v_id in
+            select e.id
+            from private.lifefile_webhook_events as e
+            where
+                (
+                    e.status = 'pending'
+                    or (e.status = 'unmatched' and e.next_attempt_at <= pg_catalog.now())
+                )
+                and not exists (
+                    select
+                    from private.lifefile_webhook_events as earlier
+                    where
+                        earlier.order_key = e.order_key
+                        and earlier.seq < e.seq
+                        and (
+                            earlier.status = 'pending'
+                            or (
+                                earlier.status = 'unmatched'
+                                and earlier.next_attempt_at <= pg_catalog.now()
+                            )
+                        )
+                )
+            order by e.seq
+            limit p_limit - v_count
+            for update of e skip locked
+        loop
+            perform private.try_process_lifefile_event(v_id);
+            v_round := v_round + 1;
+        end loop;
+        v_count := v_count + v_round;
+        exit when v_round = 0 or v_count >= p_limit;
     end loop;
-    if v_count = p_limit then
-        perform pg_catalog.pg_notify('lifefile_webhook_events', 'more');
-    end if;
     return v_count;
 end
 $fn$;
@@ -738,6 +907,7 @@ $fn$;
 
 revoke execute on function private.lifefile_retry_delay(integer) from public;
 revoke execute on function private.carrier_tracking_url(text, text) from public;
+revoke execute on function private.match_lifefile_tracking(text, text, text) from public;
 revoke execute on function private.process_lifefile_event(uuid) from public;
 revoke execute on function private.try_process_lifefile_event(uuid) from public;
 revoke execute on function private.process_lifefile_events(integer) from public;

@@ -173,7 +173,7 @@ def process_all(conn: psycopg.Connection) -> int:
         row = conn.execute("select private.process_lifefile_events(100)").fetchone()
         assert row is not None
         total += row[0]
-        if row[0] < 100:
+        if row[0] == 0:
             return total
 
 
@@ -189,6 +189,7 @@ def lifefile_app(database_url: str, **overrides: Any) -> Iterator[Flask]:
         database_url=database_url,
         lifefile_webhook_secrets=(SECRET,),
         lifefile_rate_limit=None,
+        lifefile_unauthenticated_rate_limit=None,
         pool_timeout=2.0,
     )
     app = create_app(replace(settings, **overrides))

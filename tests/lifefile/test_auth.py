@@ -1,5 +1,5 @@
 """Lifefile authentication and request parsing, without a database: signature vectors,
-timestamps, Basic auth, the event splitter, the rate limiter and the settings."""
+timestamps, Basic auth, the event splitter and the settings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import pytest
 
 from app.config import ConfigError, RateLimit, Settings
-from app.webhooks.lifefile import RateLimiter, split_events
+from app.webhooks.lifefile import split_events
 from app.webhooks.lifefile_auth import authenticate, parse_timestamp, sign, verify_signature
 
 BODY = b'{"prescription":{"orderId":"123"},"status":{"current":"order_shipped"}}'
@@ -178,23 +178,6 @@ def test_split_events_explains_bodies_it_cannot_use(body: str, reason: str) -> N
     assert events is None
     assert problem is not None
     assert reason in problem
-
-
-def test_rate_limiter_allows_a_burst_then_refills_per_client() -> None:
-    limiter = RateLimiter(RateLimit(3, 1.0))
-    assert [limiter.allow("a", now=100.0)[0] for _ in range(4)] == [True, True, True, False]
-    allowed, wait = limiter.allow("a", now=100.0)
-    assert not allowed
-    assert 0 < wait <= 1.0
-    assert limiter.allow("b", now=100.0)[0]  # another client has its own bucket
-    assert limiter.allow("a", now=100.5)[0]  # tokens come back at 3 a second
-
-
-def test_rate_limiter_forgets_the_least_recent_clients() -> None:
-    limiter = RateLimiter(RateLimit(1, 60.0), max_clients=2)
-    for client in ("a", "b", "c"):
-        limiter.allow(client, now=0.0)
-    assert len(limiter._buckets) == 2
 
 
 def test_settings_read_lifefile_configuration() -> None:

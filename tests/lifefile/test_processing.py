@@ -282,6 +282,22 @@ def test_delivered_before_shipped_and_shipped_after_delivered_never_regress(
     assert [r["status"] for r in inbox(conn)] == ["processed"] * 3
 
 
+def test_late_shipped_after_out_for_delivery_never_regresses_the_tracking_status(
+    conn: psycopg.Connection,
+) -> None:
+    # Not a final status: only the rank comparison keeps current_status where it is.
+    ticket = create_prescription_ticket(conn, order_id="LF-1")
+    receive(conn, event("OUT_FOR_DELIVERY", order_id="LF-1", changed_at=at(400)))
+    process_all(conn)
+    receive(conn, event("SHIPPED", order_id="LF-1", changed_at=at(300)))
+    assert process_all(conn) == 1
+    row = tracking(conn, ticket)
+    assert row["current_status"] == "out_for_delivery"
+    assert row["shipped_at"] == T0 + timedelta(minutes=300)
+    assert ticket_status(conn, ticket.ticket_id) == "out_for_delivery"
+    assert history(conn, ticket)[-1][:1] == ("shipped",)
+
+
 def test_older_event_arriving_late_keeps_the_newer_tracking_details(
     conn: psycopg.Connection,
 ) -> None:

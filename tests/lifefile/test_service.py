@@ -21,10 +21,12 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main as carehub
-from app.jobs import Job, Worker, default_jobs
+from app.jobs import Worker, default_jobs
 from app.jobs import lifefile as lifefile_job
+from app.jobs.webhooks import inbox_job
 from app.localdb import LocalCluster, free_port
 from app.migrate import Migrator
+from app.webhooks.lifefile import INBOX
 from tests.helpers import MIGRATIONS, TestDatabase
 from tests.lifefile.factories import (
     PATH,
@@ -52,6 +54,7 @@ def test_worker_runs_the_lifefile_job_on_its_channel() -> None:
     [job] = [j for j in default_jobs() if j.name == "lifefile_webhooks"]
     assert job.channels == ("lifefile_webhook_events",)
     assert job.every == lifefile_job.SWEEP_SECONDS
+    assert job.queue  # on the worker's --concurrency lanes
 
 
 def test_worker_processes_a_stored_event_when_notified(
@@ -59,12 +62,7 @@ def test_worker_processes_a_stored_event_when_notified(
 ) -> None:
     ticket = create_prescription_ticket(conn, order_id="LF-W")
     # A sweep period far beyond the test's patience: only the NOTIFY can make it run again.
-    job = Job(
-        "lifefile_webhooks",
-        lifefile_job.process_inbox,
-        every=3600,
-        channels=("lifefile_webhook_events",),
-    )
+    job = inbox_job(INBOX, every=3600, batch_size=100)
     stop = threading.Event()
     worker = Worker(database.url, [job], stop=stop)
     thread = threading.Thread(target=worker.run_forever)
