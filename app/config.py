@@ -159,6 +159,10 @@ class Settings:
     lifefile_unauthenticated_rate_limit: RateLimit | None = RateLimit(60, 60.0)
     # Proxies whose X-Forwarded-For names the client (nobody else's is believed).
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # User endpoints (app/api): Supabase access tokens are verified with the legacy HS256
+    # secret and/or the project's JWKS (asymmetric keys). With neither they answer 503.
+    supabase_jwt_secret: str | None = None
+    supabase_jwks_url: str | None = None
 
     @property
     def lifefile_configured(self) -> bool:
@@ -192,4 +196,17 @@ class Settings:
                 env, "LIFEFILE_UNAUTHENTICATED_RATE_LIMIT", "60/minute"
             ),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
+            supabase_jwks_url=_jwks_url(env),
         )
+
+
+def _jwks_url(env: Mapping[str, str]) -> str | None:
+    """SUPABASE_JWKS_URL, else SUPABASE_URL + the Auth server's JWKS path, else None."""
+    explicit = env.get("SUPABASE_JWKS_URL", "").strip()
+    base = env.get("SUPABASE_URL", "").strip()
+    url = explicit or (base.rstrip("/") + "/auth/v1/.well-known/jwks.json" if base else "")
+    if url and not url.startswith(("https://", "http://")):
+        name = "SUPABASE_JWKS_URL" if explicit else "SUPABASE_URL"
+        raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
+    return url or None
