@@ -55,11 +55,12 @@ class Job:
 
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
+    from app.jobs.analytics import analytics_jobs
     from app.jobs.lifefile import lifefile_jobs
     from app.jobs.scheduling import scheduling_jobs
     from app.jobs.webhooks import webhook_jobs
 
-    return [*scheduling_jobs(), *lifefile_jobs(), *webhook_jobs()]
+    return [*scheduling_jobs(), *lifefile_jobs(), *webhook_jobs(), *analytics_jobs()]
 
 
 class Worker:
