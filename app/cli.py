@@ -168,6 +168,12 @@ def _database_url_after_subcommand(group: click.Group, *, skip: tuple[str, ...] 
 _database_url_after_subcommand(webhooks, skip=("send-test",))
 main.add_command(webhooks)
 
+# `carehub analytics recompute|export|report` (app/analytics_cli.py).
+from app.analytics_cli import analytics  # noqa: E402
+
+_database_url_after_subcommand(analytics)
+main.add_command(analytics)
+
 
 @main.group()
 @click.option("--database-url", help="Target database of `db migrate` (default: $DATABASE_URL).")

@@ -26,6 +26,5 @@ select
                 d.period_start
             from private.fulfillment_dirty_periods as d
         ) as p
-    ) as dirty_periods,
-    (select min(d.marked_at) from private.fulfillment_dirty_periods as d) as oldest_dirty_at
+    ) as dirty_periods
 from private.fulfillment_analytics_state as s;

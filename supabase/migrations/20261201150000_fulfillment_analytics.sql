@@ -631,8 +631,10 @@ from public;
 revoke execute on function private.refresh_fulfillment_analytics(integer) from public;
 revoke execute on function private.recompute_fulfillment_analytics(date, date, uuid) from public;
 revoke execute on function public.fulfillment_report(date, date, text, uuid) from public;
--- The report reads period bounds through this helper, as the caller.
+-- The reports compute period bounds with these helpers, as the caller.
 grant execute on function private.fulfillment_period_start(text, date)
+to authenticated, service_role;
+grant execute on function private.fulfillment_period_end(text, date)
 to authenticated, service_role;
 grant execute on function private.refresh_fulfillment_analytics(integer) to service_role;
 grant execute on function private.recompute_fulfillment_analytics(date, date, uuid)
