@@ -89,6 +89,8 @@ begin
             case p_grain when 'day' then '1 day' when 'week' then '7 days' else '1 month' end
             ::interval
         ) as s (day)
+        -- A period that has not begun has no backlog yet.
+        where s.day <= pg_catalog.now()
     ),
     tickets as (
         select
