@@ -441,7 +441,7 @@ $fn$;
 -- records the time of the run. One refresher at a time (an advisory lock: two would race to
 -- write the same network rows); a second caller returns 0 at once. Returns how many dirty
 -- markings it consumed.
-create or replace function private.refresh_fulfillment_analytics(p_limit integer default 20000)
+create or replace function private.refresh_fulfillment_analytics(p_limit integer default 200000)
 returns integer
 language plpgsql
 set search_path = ''
@@ -537,7 +537,15 @@ begin
         and private.fulfillment_period_end(d.grain, d.period_start)
             > coalesce(p_from, d.period_start);
     v_count := private.recompute_fulfillment_periods(v_periods);
-    update private.fulfillment_analytics_state set last_recompute_at = pg_catalog.now();
+    -- A recompute of everything has judged every estimate against now(); a partial one has
+    -- not judged the other periods', so the worker keeps looking from where it was.
+    update private.fulfillment_analytics_state
+    set last_recompute_at = pg_catalog.now(),
+        estimates_checked_at = case
+            when p_from is null and p_to is null and p_pharmacy_id is null
+                then pg_catalog.now()
+            else estimates_checked_at
+        end;
     return v_count;
 end
 $fn$;
