@@ -115,3 +115,32 @@ def test_the_worker_job_refreshes_dirty_periods(conn, database) -> None:
         "select last_recompute_at is not null from private.fulfillment_analytics_state"
     ).fetchone()[0]
     assert state
+
+
+def test_a_change_marks_the_days_weeks_and_months_of_old_and_new_values(conn) -> None:
+    pharmacy, _ = create_pharmacy(conn, "America/New_York")
+    rx = add_prescription(
+        conn,
+        pharmacy,
+        "America/New_York",
+        sent_at="2026-10-30 09:00",
+        received_at="2026-10-30 10:00",
+        shipped_at="2026-10-31 09:00",
+    )
+    refresh(conn)
+    set_times(conn, rx, "America/New_York", shipped_at="2026-11-02 09:00")
+    marked = {
+        (grain, str(start))
+        for grain, start in conn.execute(
+            "select grain, period_start from private.fulfillment_dirty_periods"
+            " where pharmacy_id = %s",
+            [pharmacy],
+        )
+    }
+    # The old shipment day (Saturday 10-31), the new one (Monday 11-02), and the receipt day
+    # (10-30) whose shipment lag changed — with their weeks and months.
+    assert marked == {
+        ("day", "2026-10-30"), ("day", "2026-10-31"), ("day", "2026-11-02"),
+        ("week", "2026-10-26"), ("week", "2026-11-02"),
+        ("month", "2026-10-01"), ("month", "2026-11-01"),
+    }  # fmt: skip
