@@ -54,7 +54,7 @@ def _csv_field(value: Any) -> str:
         seconds = value.total_seconds()
         return str(int(seconds)) if seconds == int(seconds) else repr(seconds)
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+        return format(value.normalize(), "f")  # 0.5, not 0.50000000000000000000
     return str(json_value(value))
 
 

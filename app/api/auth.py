@@ -243,6 +243,10 @@ def as_user(view: Callable[..., Any]) -> Callable[..., Any]:
                 "the database is unreachable; try again later",
                 **{"Retry-After": "5"},
             )
+        except Exception:
+            # A bug must still answer JSON, and never show the caller a traceback.
+            log.exception("user endpoint %s failed", request.path)
+            return error_response(500, "internal_error", "the request failed; it was logged")
 
     return wrapper
 

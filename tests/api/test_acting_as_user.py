@@ -172,3 +172,17 @@ def test_jwks_url_defaults_to_the_project_auth_path() -> None:
         {"DATABASE_URL": "postgresql://u@h/db", "SUPABASE_URL": "https://abc.supabase.co/"}
     )
     assert settings.supabase_jwks_url == "https://abc.supabase.co/auth/v1/.well-known/jwks.json"
+
+
+def test_a_failing_endpoint_answers_json_500_without_a_traceback(app: Flask, world: World) -> None:
+    @auth.as_user
+    def broken():
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/api/test-broken", view_func=broken)
+    response = get(app, hs256_token(world.first.patient), "/api/test-broken")
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "internal_error",
+        "message": "the request failed; it was logged",
+    }
