@@ -71,9 +71,14 @@ comment on table private.fulfillment_facts is
 'Analytics facts of each prescription_tracking row (kept by a trigger); no foreign keys: the '
 'trigger removes a row''s facts with it.';
 
-create index fulfillment_facts_pharmacy_day_idx on private.fulfillment_facts (pharmacy_id, day);
+-- A period is recomputed from one range of these indexes; they carry every column the rollup
+-- reads, so it is an index-only scan: a day's facts are spread over the whole heap (they are
+-- written per prescription, not per day), and a network month would otherwise read all of it.
+create index fulfillment_facts_pharmacy_day_idx on private.fulfillment_facts (pharmacy_id, day)
+include (kind, duration, shipped_after_days, on_time, due_at);
 -- Network periods pool every pharmacy's facts of a date range.
-create index fulfillment_facts_day_idx on private.fulfillment_facts (day);
+create index fulfillment_facts_day_idx on private.fulfillment_facts (day)
+include (kind, duration, shipped_after_days, on_time, due_at);
 -- Undelivered prescriptions whose estimate passes turn late without any event: the refresh
 -- finds them by due time.
 create index fulfillment_facts_due_idx on private.fulfillment_facts (due_at)
