@@ -595,6 +595,8 @@ returns table (
 language plpgsql stable
 set search_path = ''
 as $fn$
+declare
+    v_pharmacy_ids uuid[];
 begin
     if p_grain is null or p_grain not in ('day', 'week', 'month') then
         raise exception 'grain must be day, week or month, not %', coalesce(p_grain, 'null')
@@ -614,6 +616,46 @@ begin
         raise exception 'you do not act for pharmacy %', p_pharmacy_id
         using errcode = 'CH008';
     end if;
+    -- Which pharmacies: the one asked for; else everyone for admins and system sessions, and
+    -- the caller's own for anyone else (RLS would filter the same rows; naming them lets the
+    -- period index find them directly). Then the network rows, which RLS shows admins only.
+    v_pharmacy_ids := case
+        when p_pharmacy_id is not null then array[p_pharmacy_id]
+        when auth.role() = 'authenticated' and not (select private.is_admin())
+            then array(select private.current_provider_ids())
+    end;
+    -- Two statements rather than one with an OR, so each keeps its index plan.
+    if v_pharmacy_ids is null then
+        return query
+        select
+            a.pharmacy_id, a.grain, a.period_start, a.sent_count, a.received_count,
+            a.shipped_count, a.delivered_count, a.picked_up_count, a.cancelled_count,
+            a.failed_count, a.processing_mean, a.processing_p50, a.processing_p90,
+            a.shipping_mean, a.shipping_p50, a.shipping_p90, a.delivery_mean, a.delivery_p50,
+            a.delivery_p90, a.total_mean, a.total_p50, a.total_p90, a.on_time_rate,
+            a.same_day_shipment_rate, a.next_day_shipment_rate, a.bottleneck
+        from public.fulfillment_analytics as a
+        where a.grain = p_grain
+            and a.period_start >= private.fulfillment_period_start(p_grain, p_from)
+            and a.period_start <= p_to
+            and a.pharmacy_id is not null
+        order by a.pharmacy_id, a.period_start;
+    else
+        return query
+        select
+            a.pharmacy_id, a.grain, a.period_start, a.sent_count, a.received_count,
+            a.shipped_count, a.delivered_count, a.picked_up_count, a.cancelled_count,
+            a.failed_count, a.processing_mean, a.processing_p50, a.processing_p90,
+            a.shipping_mean, a.shipping_p50, a.shipping_p90, a.delivery_mean, a.delivery_p50,
+            a.delivery_p90, a.total_mean, a.total_p50, a.total_p90, a.on_time_rate,
+            a.same_day_shipment_rate, a.next_day_shipment_rate, a.bottleneck
+        from public.fulfillment_analytics as a
+        where a.pharmacy_id = any(v_pharmacy_ids)
+            and a.grain = p_grain
+            and a.period_start >= private.fulfillment_period_start(p_grain, p_from)
+            and a.period_start <= p_to
+        order by a.pharmacy_id, a.period_start;
+    end if;
     return query
     select
         a.pharmacy_id, a.grain, a.period_start, a.sent_count, a.received_count,
@@ -623,11 +665,11 @@ begin
         a.delivery_p90, a.total_mean, a.total_p50, a.total_p90, a.on_time_rate,
         a.same_day_shipment_rate, a.next_day_shipment_rate, a.bottleneck
     from public.fulfillment_analytics as a
-    where a.grain = p_grain
+    where a.pharmacy_id is null
+        and a.grain = p_grain
         and a.period_start >= private.fulfillment_period_start(p_grain, p_from)
         and a.period_start <= p_to
-        and (p_pharmacy_id is null or a.pharmacy_id = p_pharmacy_id or a.pharmacy_id is null)
-    order by a.pharmacy_id nulls last, a.period_start;
+    order by a.period_start;
 end
 $fn$;
 
