@@ -230,7 +230,9 @@ as $fn$
 declare
     v_targets private.fulfillment_period[];
     v_now timestamptz := pg_catalog.now();
+    v_insert text;
     v_count integer;
+    v_added integer;
 begin
     v_targets := array(
         select distinct row(t.pharmacy_id, t.grain, t.period_start)::private.fulfillment_period
@@ -249,6 +251,10 @@ begin
     where t.pharmacy_id is null and a.pharmacy_id is null
         and a.grain = t.grain and a.period_start = t.period_start;
 
+    -- One statement per kind of target, so each joins the facts through its own index
+    -- (pharmacy and day, or day alone): a single join serving both would pair every
+    -- pharmacy target with the network's whole date range. The join is a fixed text.
+    v_insert := '
     insert into public.fulfillment_analytics (
         pharmacy_id, grain, period_start, sent_count, received_count, shipped_count,
         delivered_count, picked_up_count, cancelled_count, failed_count,
@@ -270,67 +276,66 @@ begin
         r.next_day::numeric / nullif(r.shipments, 0),
         -- The stage with the largest median; the earlier stage on a tie; null without any.
         case greatest(r.processing_pct[1], r.shipping_pct[1], r.delivery_pct[1])
-            when r.processing_pct[1] then 'processing'
-            when r.shipping_pct[1] then 'shipping'
-            when r.delivery_pct[1] then 'delivery'
+            when r.processing_pct[1] then ''processing''
+            when r.shipping_pct[1] then ''shipping''
+            when r.delivery_pct[1] then ''delivery''
         end,
-        v_now
+        $2
     from (
         select
             t.pharmacy_id, t.grain, t.period_start,
-            (pg_catalog.count(*) filter (where f.kind = 'sent'))::integer as sent_count,
-            (pg_catalog.count(*) filter (where f.kind = 'received'))::integer as received_count,
-            (pg_catalog.count(*) filter (where f.kind = 'shipped'))::integer as shipped_count,
-            (pg_catalog.count(*) filter (where f.kind = 'delivered'))::integer
+            (pg_catalog.count(*) filter (where f.kind = ''sent''))::integer as sent_count,
+            (pg_catalog.count(*) filter (where f.kind = ''received''))::integer as received_count,
+            (pg_catalog.count(*) filter (where f.kind = ''shipped''))::integer as shipped_count,
+            (pg_catalog.count(*) filter (where f.kind = ''delivered''))::integer
                 as delivered_count,
-            (pg_catalog.count(*) filter (where f.kind = 'picked_up'))::integer
+            (pg_catalog.count(*) filter (where f.kind = ''picked_up''))::integer
                 as picked_up_count,
-            (pg_catalog.count(*) filter (where f.kind = 'cancelled'))::integer
+            (pg_catalog.count(*) filter (where f.kind = ''cancelled''))::integer
                 as cancelled_count,
-            (pg_catalog.count(*) filter (where f.kind = 'failed'))::integer as failed_count,
-            pg_catalog.avg(f.duration) filter (where f.kind = 'processing') as processing_mean,
+            (pg_catalog.count(*) filter (where f.kind = ''failed''))::integer as failed_count,
+            pg_catalog.avg(f.duration) filter (where f.kind = ''processing'') as processing_mean,
             pg_catalog.percentile_cont(array[0.5, 0.9]::double precision[])
-                within group (order by f.duration) filter (where f.kind = 'processing')
+                within group (order by f.duration) filter (where f.kind = ''processing'')
                 as processing_pct,
-            pg_catalog.avg(f.duration) filter (where f.kind = 'shipping') as shipping_mean,
+            pg_catalog.avg(f.duration) filter (where f.kind = ''shipping'') as shipping_mean,
             pg_catalog.percentile_cont(array[0.5, 0.9]::double precision[])
-                within group (order by f.duration) filter (where f.kind = 'shipping')
+                within group (order by f.duration) filter (where f.kind = ''shipping'')
                 as shipping_pct,
-            pg_catalog.avg(f.duration) filter (where f.kind = 'delivery') as delivery_mean,
+            pg_catalog.avg(f.duration) filter (where f.kind = ''delivery'') as delivery_mean,
             pg_catalog.percentile_cont(array[0.5, 0.9]::double precision[])
-                within group (order by f.duration) filter (where f.kind = 'delivery')
+                within group (order by f.duration) filter (where f.kind = ''delivery'')
                 as delivery_pct,
-            pg_catalog.avg(f.duration) filter (where f.kind = 'total') as total_mean,
+            pg_catalog.avg(f.duration) filter (where f.kind = ''total'') as total_mean,
             pg_catalog.percentile_cont(array[0.5, 0.9]::double precision[])
-                within group (order by f.duration) filter (where f.kind = 'total')
+                within group (order by f.duration) filter (where f.kind = ''total'')
                 as total_pct,
-            pg_catalog.count(*) filter (where f.kind = 'on_time' and f.on_time) as on_time,
+            pg_catalog.count(*) filter (where f.kind = ''on_time'' and f.on_time) as on_time,
             pg_catalog.count(*) filter (
-                where f.kind = 'on_time' and (f.on_time is not null or f.due_at < v_now)
+                where f.kind = ''on_time'' and (f.on_time is not null or f.due_at < $2)
             ) as on_time_denominator,
-            pg_catalog.count(*) filter (where f.kind = 'shipment') as shipments,
-            pg_catalog.count(*) filter (where f.kind = 'shipment' and f.shipped_after_days = 0)
+            pg_catalog.count(*) filter (where f.kind = ''shipment'') as shipments,
+            pg_catalog.count(*) filter (where f.kind = ''shipment'' and f.shipped_after_days = 0)
                 as same_day,
-            pg_catalog.count(*) filter (where f.kind = 'shipment' and f.shipped_after_days = 1)
+            pg_catalog.count(*) filter (where f.kind = ''shipment'' and f.shipped_after_days = 1)
                 as next_day
-        from pg_catalog.unnest(v_targets) as t
-        cross join lateral (
-            select pf.kind, pf.duration, pf.shipped_after_days, pf.on_time, pf.due_at
-            from private.fulfillment_facts as pf
-            where t.pharmacy_id is not null and pf.pharmacy_id = t.pharmacy_id
-                and pf.day >= t.period_start
-                and pf.day < private.fulfillment_period_end(t.grain, t.period_start)
-            union all
-            select nf.kind, nf.duration, nf.shipped_after_days, nf.on_time, nf.due_at
-            from private.fulfillment_facts as nf
-            where t.pharmacy_id is null
-                and nf.day >= t.period_start
-                and nf.day < private.fulfillment_period_end(t.grain, t.period_start)
-        ) as f
+        from pg_catalog.unnest($1) as t
+        join private.fulfillment_facts as f on %s
         group by t.pharmacy_id, t.grain, t.period_start
-    ) as r;
+    ) as r';
+    execute pg_catalog.format(v_insert,
+        'f.pharmacy_id = t.pharmacy_id and f.day >= t.period_start'
+        || ' and f.day < private.fulfillment_period_end(t.grain, t.period_start)')
+    using array(select x from pg_catalog.unnest(v_targets) as x where x.pharmacy_id is not null),
+        v_now;
     get diagnostics v_count = row_count;
-    return v_count;
+    execute pg_catalog.format(v_insert,
+        'f.day >= t.period_start'
+        || ' and f.day < private.fulfillment_period_end(t.grain, t.period_start)')
+    using array(select x from pg_catalog.unnest(v_targets) as x where x.pharmacy_id is null),
+        v_now;
+    get diagnostics v_added = row_count;
+    return v_count + v_added;
 end
 $fn$;
 
