@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from app import db, health, webhooks
+from app import api, db, health, webhooks
 from app.config import Settings
 
 log = logging.getLogger("carehub")
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app, settings)
     app.register_blueprint(health.blueprint)
     webhooks.init_app(app)
+    api.init_app(app)  # user endpoints (JWT → RLS) and analytics
     # A JSON service answers JSON, also for a wrong path or method (Flask's pages are HTML).
     app.register_error_handler(404, _json_error)
     app.register_error_handler(405, _json_error)

@@ -180,6 +180,12 @@ from app.backfill.cli import backfill  # noqa: E402
 
 main.add_command(backfill)
 
+# `carehub analytics recompute|export|report` (app/analytics_cli.py).
+from app.analytics_cli import analytics  # noqa: E402
+
+_database_url_after_subcommand(analytics)
+main.add_command(analytics)
+
 
 @main.group()
 @click.option("--database-url", help="Target database of `db migrate` (default: $DATABASE_URL).")

@@ -171,6 +171,10 @@ class Settings:
     public_base_url: str = ""
     support_phone: str = ""
     app_base_url: str = ""
+    # User endpoints (app/api): Supabase access tokens are verified with the legacy HS256
+    # secret and/or the project's JWKS (asymmetric keys). With neither they answer 503.
+    supabase_jwt_secret: str | None = None
+    supabase_jwks_url: str | None = None
 
     @property
     def lifefile_configured(self) -> bool:
@@ -219,6 +223,8 @@ class Settings:
             ),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             **_twilio_settings(env),
+            supabase_jwt_secret=env.get("SUPABASE_JWT_SECRET", "").strip() or None,
+            supabase_jwks_url=_jwks_url(env),
         )
 
 
@@ -246,3 +252,14 @@ def _twilio_settings(env: Mapping[str, str]) -> dict[str, object]:
         "support_phone": env.get("SUPPORT_PHONE", "").strip(),
         "app_base_url": env.get("APP_BASE_URL", "").strip().rstrip("/"),
     }
+
+
+def _jwks_url(env: Mapping[str, str]) -> str | None:
+    """SUPABASE_JWKS_URL, else SUPABASE_URL + the Auth server's JWKS path, else None."""
+    explicit = env.get("SUPABASE_JWKS_URL", "").strip()
+    base = env.get("SUPABASE_URL", "").strip()
+    url = explicit or (base.rstrip("/") + "/auth/v1/.well-known/jwks.json" if base else "")
+    if url and not url.startswith(("https://", "http://")):
+        name = "SUPABASE_JWKS_URL" if explicit else "SUPABASE_URL"
+        raise ConfigError(f"{name} must be an http(s) URL, got {url!r}")
+    return url or None

@@ -55,12 +55,19 @@ class Job:
 
 def default_jobs() -> list[Job]:
     """Every job `carehub worker` runs."""
+    from app.jobs.analytics import analytics_jobs
     from app.jobs.lifefile import lifefile_jobs
     from app.jobs.messaging import messaging_jobs
     from app.jobs.scheduling import scheduling_jobs
     from app.jobs.webhooks import webhook_jobs
 
-    return [*scheduling_jobs(), *lifefile_jobs(), *webhook_jobs(), *messaging_jobs()]
+    return [
+        *scheduling_jobs(),
+        *lifefile_jobs(),
+        *webhook_jobs(),
+        *messaging_jobs(),
+        *analytics_jobs(),
+    ]
 
 
 class Worker:
