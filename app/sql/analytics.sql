@@ -1,5 +1,5 @@
 -- Analytics queries the worker, the service and the CLI run; most are one call of a SQL
--- function (supabase/functions-sql/analytics.sql, operations_report.sql).
+-- function (supabase/functions-sql/analytics_rollups.sql, operations_report.sql).
 
 -- name: refresh_fulfillment_analytics
 -- Recompute up to %(batch_size)s dirty markings; returns how many it consumed.

@@ -2,7 +2,7 @@
 -- that causes them (never for app.source = 'backfill'), one per event x rule x recipient x
 -- channel under a unique dedupe key. Consent, opt-outs, quiet hours and the booking phone's daily
 -- cap are decided here, at queue time, so the row shows what will happen; the sender checks
--- them again at send time (messaging_delivery.sql).
+-- them again at send time (messaging_send.sql).
 
 -- When a message composed at p_at may go out in zone p_timezone: at p_at, or at the next 08:00
 -- local when p_at falls in the quiet hours 21:00-08:00 (correct across daylight saving: the
