@@ -10,7 +10,6 @@ They run as the operator's database role (every pharmacy and the network rows).
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from datetime import date
@@ -20,6 +19,7 @@ import click
 import psycopg
 
 from app.analytics_export import FULFILLMENT_COLUMNS, GRAINS, OPERATIONS_COLUMNS, csv_text
+from app.operator_db import operator_connection
 from app.queries import load_queries
 
 QUERIES = load_queries("analytics.sql")
@@ -53,16 +53,7 @@ UUID = _Uuid()
 
 def _connect(ctx: click.Context) -> psycopg.Connection:
     obj = ctx.find_object(dict) or {}
-    url = obj.get("database_url") or os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        raise click.ClickException(
-            "no database given: pass --database-url or set DATABASE_URL "
-            "(`carehub db start` prints the local one)"
-        )
-    try:
-        return psycopg.connect(url, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    return operator_connection(obj.get("database_url"))
 
 
 def _check_range(start: date | None, end: date | None) -> None:

@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.config import ConfigError, Settings
+from app.operator_db import operator_connection, parse_uuid
 from app.queries import load_queries
 
 queries = load_queries("messaging.sql")
@@ -41,23 +42,11 @@ TWILIO_INBOX_STATUSES = ("pending", "processed", "ignored", "failed")
 
 
 def _connect(database_url: str | None) -> psycopg.Connection:
-    url = database_url or os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        raise click.ClickException(
-            "no database given: pass --database-url or set DATABASE_URL "
-            "(`carehub db start` prints the local one)"
-        )
-    try:
-        return psycopg.connect(url, autocommit=True, row_factory=dict_row)
-    except psycopg.OperationalError as exc:
-        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    return operator_connection(database_url, row_factory=dict_row)
 
 
 def _uuid(raw: str, what: str = "delivery id") -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise click.BadParameter(f"{raw!r} is not a {what} (a UUID)") from None
+    return parse_uuid(raw, what)
 
 
 @click.group()

@@ -24,6 +24,7 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
+from app.operator_db import operator_connection, parse_uuid
 from app.queries import load_queries
 from app.webhooks.lifefile import PATH
 from app.webhooks.lifefile_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
@@ -42,23 +43,11 @@ LIFEFILE_SPELLING = {
 
 
 def _connect(database_url: str | None) -> psycopg.Connection:
-    url = database_url or os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        raise click.ClickException(
-            "no database given: pass --database-url or set DATABASE_URL "
-            "(`carehub db start` prints the local one)"
-        )
-    try:
-        return psycopg.connect(url, autocommit=True, row_factory=dict_row)
-    except psycopg.OperationalError as exc:
-        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    return operator_connection(database_url, row_factory=dict_row)
 
 
 def _event_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise click.BadParameter(f"{raw!r} is not an event id (a UUID)") from None
+    return parse_uuid(raw, "event id")
 
 
 @click.group()
