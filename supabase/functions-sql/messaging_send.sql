@@ -97,8 +97,8 @@ as $fn$
 $fn$;
 
 -- Why delivery p_delivery, about to be sent now, must not be (null: send it), re-checked from
--- the current rows: consent, opt-out, the reservation still confirmed at the same time, the
--- reminder's moment not past.
+-- the current rows: an unread-chat message whose recipient has read the thread since, consent,
+-- opt-out, the reservation still confirmed at the same time, the reminder's moment not past.
 create or replace function private.send_time_refusal(p_delivery public.notification_deliveries)
 returns text
 language sql stable
@@ -106,6 +106,13 @@ security definer
 set search_path = ''
 as $fn$
     select case
+        when p_delivery.event = 'chat_unread' and exists (
+            select from public.chat_messages as cm
+            inner join public.chat_thread_members as m on cm.thread_id = m.thread_id
+            where
+                cm.id = p_delivery.chat_message_id and m.profile_id = p_delivery.recipient_id
+                and m.last_read_at >= cm.created_at
+        ) then 'thread_read'
         when p_delivery.recipient_id is not null and not exists (
             select from public.profile as p
             where
@@ -192,8 +199,9 @@ begin
             update public.notification_deliveries as d
             set
                 status = case
-                    when v_refusal in ('rescheduled', 'moment_passed', 'reservation_not_confirmed')
-                        then 'cancelled'
+                    when v_refusal in (
+                        'rescheduled', 'moment_passed', 'reservation_not_confirmed', 'thread_read'
+                    ) then 'cancelled'
                     else 'suppressed'
                 end,
                 suppressed_reason = v_refusal, updated_at = pg_catalog.now()

@@ -105,8 +105,9 @@ $fn$;
 
 -- BEFORE INSERT OR UPDATE on notification_rules: the rule is valid when saved. Raises 22023
 -- naming the unknown placeholder, the segment count of an SMS text past 3 segments, a
--- reservation rule addressed to a provider, a quiet-hours exemption for a status that is not
--- time-critical; 42501 when someone other than an admin (or the system) allows PHI.
+-- reservation or chat_unread rule addressed to a provider (or a chat_unread rule posting in the
+-- chat), a quiet-hours exemption for a status that is not time-critical; 42501 when someone
+-- other than an admin (or the system) allows PHI.
 create or replace function private.validate_notification_rule()
 returns trigger
 language plpgsql
@@ -156,6 +157,11 @@ begin
     if new.event like 'reservation%' and new.audience <> 'patient' then
         raise exception 'rule %: reservation messages go to the patient only', new.name
             using errcode = '22023', hint = 'Set audience to patient.';
+    end if;
+    if new.event = 'chat_unread' and (new.audience <> 'patient' or 'chat' = any(new.channels)) then
+        raise exception 'rule %: unread-chat messages go to the patient, by SMS, WhatsApp or email',
+            new.name
+            using errcode = '22023', hint = 'Set audience to patient and drop the chat channel.';
     end if;
     if not new.quiet_hours and not (new.event = 'ticket_status' and new.status = 'out_for_delivery')
     then
