@@ -28,7 +28,6 @@ as $fn$
 declare
     v_ids uuid[];
     v_plan private.backfill_decision[];
-    v_created_ids uuid[];
     v_created_threads uuid[];
     v_event_ids uuid[];
     v_before_threads uuid[];
@@ -75,9 +74,6 @@ begin
         order by 1
     ) as k;
 
-    v_created_ids := array(
-        select p.ticket_id from pg_catalog.unnest(v_plan) as p where p.action = 'create'
-    );
     v_created_threads := array(
         select p.thread_id from pg_catalog.unnest(v_plan) as p where p.action = 'create'
     );
@@ -106,6 +102,16 @@ begin
         last_error = null
     where e.id = any(v_event_ids);
 
+    -- The legacy members, before the tickets' triggers make them follow the parties.
+    select array_agg(m.thread_id), array_agg(m.profile_id)
+    into v_before_threads, v_before_profiles
+    from public.chat_thread_members as m
+    where m.thread_id = any(v_created_threads);
+
+    -- Each ticket takes its legacy thread (create_ticket_threads, under app.source =
+    -- 'backfill'): the thread keeps order_id, metadata and messages, gets the ticket's keys
+    -- (the values they replace are kept beside them) and its members follow the ticket's
+    -- parties; authors who are not parties keep their messages.
     insert into public.healthcare_tickets (
         id, ticket_type, status, patient_id, primary_provider_id, secondary_provider_id,
         appointment_id, prescription_id, title, created_by, created_at, updated_at, sent_at,
@@ -119,31 +125,6 @@ begin
     from pg_catalog.unnest(v_plan) as p
     where p.action = 'create';
     get diagnostics tickets_created = row_count;
-
-    -- The legacy thread is the ticket's thread: the empty one its trigger made goes.
-    delete from public.chat_threads as th
-    where th.ticket_id = any(v_created_ids) and not th.id = any(v_created_threads);
-
-    select array_agg(m.thread_id), array_agg(m.profile_id)
-    into v_before_threads, v_before_profiles
-    from public.chat_thread_members as m
-    where m.thread_id = any(v_created_threads);
-
-    -- protect_ticket_thread writes the ticket's keys into metadata (target_id becomes the
-    -- pharmacy's id); the values they replace are kept beside them.
-    update public.chat_threads as th
-    set
-        ticket_id = p.ticket_id,
-        metadata = th.metadata
-        || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-            'legacy_target_id', p.legacy_target_id,
-            'legacy_prescription_id', p.legacy_prescription_id
-        ))
-    from pg_catalog.unnest(v_plan) as p
-    where p.action = 'create' and th.id = p.thread_id;
-
-    -- Members follow the ticket's parties; authors who are not parties keep their messages.
-    perform private.sync_ticket_thread_members(v_created_ids);
 
     insert into private.backfill_thread_outcomes (
         thread_id, outcome, reason, detail, order_id, order_type, ticket_id, run_id

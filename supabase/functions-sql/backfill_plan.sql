@@ -12,9 +12,21 @@ returns setof private.backfill_decision
 language sql volatile
 set search_path = ''
 as $fn$
-    with threads as (
+    -- Materialised: the ids metadata names are parsed once per thread, not once per row the
+    -- lookups below scan.
+    with threads as materialized (
         select th.id, th.order_id, th.order_type, th.title, th.metadata, th.created_by,
-            th.created_at, th.updated_at
+            th.created_at, th.updated_at,
+            case
+                when th.metadata ->> 'target_id'
+                    ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                    then (th.metadata ->> 'target_id')::uuid
+            end as target_uuid,
+            case
+                when th.metadata ->> 'prescription_id'
+                    ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                    then (th.metadata ->> 'prescription_id')::uuid
+            end as named_prescription_id
         from public.chat_threads as th
         where
             th.id = any(p_thread_ids)
@@ -55,14 +67,7 @@ as $fn$
                 th.metadata ->> 'target_id' as raw,
                 coalesce(direct.ids, via.ids, '{}') as pharmacy_ids,
                 direct.ids is null and via.ids is not null as via_member
-            from (
-                select
-                    case
-                        when th.metadata ->> 'target_id'
-                            ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                            then (th.metadata ->> 'target_id')::uuid
-                    end as target_uuid
-            ) as t
+            from (select th.target_uuid) as t
             left join lateral (
                 select array[pv.id] as ids from public.providers as pv
                 where pv.id = t.target_uuid and pv.kind = 'pharmacy'
@@ -135,14 +140,7 @@ as $fn$
             rx.rx_number,
             rx_count.n as rx_candidates
         from requesters as rq
-        cross join lateral (
-            select
-                case
-                    when rq.metadata ->> 'prescription_id'
-                        ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                        then (rq.metadata ->> 'prescription_id')::uuid
-                end as named_id
-        ) as named
+        cross join lateral (select rq.named_prescription_id as named_id) as named
         cross join lateral (
             select count(*) as n from public.prescriptions as c
             where

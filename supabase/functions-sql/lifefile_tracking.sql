@@ -1,17 +1,12 @@
 -- Lifefile tracking triggers: tickets create and update their prescription tracking row,
 -- which follows the Lifefile ids and wakes the events waiting for their link.
 
--- Trigger (healthcare_tickets, after insert or update of status): a prescription ticket that
--- has left 'created' for anything but cancellation gets its tracking row, from its
--- prescription (order id, rx number, medications); afterwards the row follows every status
--- the ticket reaches, whoever moves it (a pharmacy working in the app, Lifefile, an admin):
--- current status and the time each status was first reached, so the metrics cover every
--- pharmacy. Security definer: the doctor or pharmacist who moves the ticket may not write
--- tracking rows.
-create or replace function private.track_prescription_ticket()
-returns trigger
+-- The tracking rows of prescription tickets p_ticket_ids that have left 'created' for anything
+-- but cancellation (a ticket cancelled before it was ever sent has nothing to track), from
+-- their prescriptions (order id, rx number, medications), sent now. Rows already there stay.
+create or replace function private.open_prescription_tracking(p_ticket_ids uuid[])
+returns void
 language plpgsql
-security definer
 set search_path = ''
 as $fn$
 begin
@@ -20,16 +15,17 @@ begin
         medication_name, quantity, current_status, sent_at
     )
     select
-        new.id,
+        t.id,
         p.id,
-        coalesce(new.secondary_provider_id, p.pharmacy_id),
+        coalesce(t.secondary_provider_id, p.pharmacy_id),
         p.rx_number,
         p.external_order_id,
         i.medication_names,
         i.quantity,
         'sent',
         pg_catalog.now()
-    from public.prescriptions as p
+    from public.healthcare_tickets as t
+    inner join public.prescriptions as p on t.prescription_id = p.id
     left join lateral (
         select
             pg_catalog.string_agg(
@@ -39,24 +35,91 @@ begin
         from public.prescription_items as item
         where item.prescription_id = p.id
     ) as i on true
-    -- A ticket cancelled before it was ever sent has nothing to track.
-    where p.id = new.prescription_id and new.status <> 'cancelled'
+    where
+        t.id = any(p_ticket_ids)
+        and t.ticket_type = 'prescription'
+        and t.status not in ('created', 'cancelled')
     on conflict (ticket_id) do nothing;
+end
+$fn$;
 
-    -- Lifefile processing writes the row itself, with the pharmacy's own times.
+-- The tracking rows of tickets p_ticket_ids reach p_status: the time it was first reached
+-- (its <status>_at column), and the current status unless a later one was reached already.
+create or replace function private.advance_prescription_tracking(
+    p_status text, p_ticket_ids uuid[]
+)
+returns void
+language plpgsql
+set search_path = ''
+as $fn$
+begin
+    execute pg_catalog.format(
+        'update public.prescription_tracking as t'
+        ' set current_status = case when s_new.rank > s_old.rank then $1'
+        ' else t.current_status end,'
+        ' %1$I = coalesce(t.%1$I, pg_catalog.now())'
+        ' from public.ticket_statuses as s_new, public.ticket_statuses as s_old'
+        ' where t.ticket_id = any($2)'
+        ' and s_new.ticket_type = t.ticket_type and s_new.status = $1'
+        ' and s_old.ticket_type = t.ticket_type and s_old.status = t.current_status',
+        p_status || '_at'
+    ) using p_status, p_ticket_ids;
+end
+$fn$;
+
+-- Triggers (healthcare_tickets): a prescription ticket that has left 'created' gets its
+-- tracking row; afterwards the row follows every status the ticket reaches, whoever moves it
+-- (a pharmacy working in the app, an admin): current status and the time each status was first
+-- reached, so the metrics cover every pharmacy. Lifefile processing writes the row itself,
+-- with the pharmacy's own times. Security definer: the doctor or pharmacist who moves the
+-- ticket may not write tracking rows.
+
+-- After update of status, for each row.
+create or replace function private.track_prescription_ticket()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    perform private.open_prescription_tracking(array[new.id]);
     if new.status <> 'sent' and private.request_source() <> 'lifefile' then
-        execute pg_catalog.format(
-            'update public.prescription_tracking as t'
-            ' set current_status = case when s_new.rank > s_old.rank then $1'
-            ' else t.current_status end,'
-            ' %1$I = coalesce(t.%1$I, pg_catalog.now())'
-            ' from public.ticket_statuses as s_new, public.ticket_statuses as s_old'
-            ' where t.ticket_id = $2'
-            ' and s_new.ticket_type = t.ticket_type and s_new.status = $1'
-            ' and s_old.ticket_type = t.ticket_type and s_old.status = t.current_status',
-            new.status || '_at'
-        ) using new.status, new.id;
+        perform private.advance_prescription_tracking(new.status, array[new.id]);
     end if;
+    return null;
+end
+$fn$;
+
+-- After insert, for each statement: the tickets inserted past 'created' (a bulk insert pays one
+-- statement per status, not one per ticket).
+create or replace function private.track_new_prescription_tickets()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+declare
+    v_status text;
+    v_ids uuid[];
+begin
+    perform private.open_prescription_tracking(array(
+        select n.id from new_tickets as n
+        where n.prescription_id is not null and n.status <> 'created'
+    ));
+    if private.request_source() = 'lifefile' then
+        return null;
+    end if;
+    for v_status, v_ids in
+        select n.status, pg_catalog.array_agg(n.id)
+        from new_tickets as n
+        where
+            n.ticket_type = 'prescription'
+            and n.prescription_id is not null
+            and n.status not in ('created', 'sent', 'cancelled')
+        group by n.status
+    loop
+        perform private.advance_prescription_tracking(v_status, v_ids);
+    end loop;
     return null;
 end
 $fn$;
@@ -107,13 +170,16 @@ begin
     return null;
 end
 $fn$;
+revoke execute on function private.open_prescription_tracking(uuid[]) from public;
+revoke execute on function private.advance_prescription_tracking(text, uuid[]) from public;
 revoke execute on function private.track_prescription_ticket() from public;
+revoke execute on function private.track_new_prescription_tickets() from public;
 revoke execute on function private.follow_prescription_lifefile_ids() from public;
 revoke execute on function private.wake_unmatched_lifefile_events() from public;
 
 drop trigger if exists track_prescription_ticket on public.healthcare_tickets;
 create trigger track_prescription_ticket
-after insert or update of status on public.healthcare_tickets
+after update of status on public.healthcare_tickets
 for each row
 when (
     new.ticket_type = 'prescription'
@@ -121,6 +187,12 @@ when (
     and new.status <> 'created'
 )
 execute function private.track_prescription_ticket();
+
+drop trigger if exists track_new_prescription_tickets on public.healthcare_tickets;
+create trigger track_new_prescription_tickets
+after insert on public.healthcare_tickets
+referencing new table as new_tickets
+for each statement execute function private.track_new_prescription_tickets();
 
 drop trigger if exists follow_prescription_lifefile_ids on public.prescriptions;
 create trigger follow_prescription_lifefile_ids

@@ -71,23 +71,46 @@ as $fn$
         where chat_thread_members.role is distinct from excluded.role
 $fn$;
 
-create or replace function private.create_ticket_thread()
+-- Trigger (healthcare_tickets, after insert, for each statement): every new ticket gets its
+-- thread, and the threads' members are synced once for the whole statement (a bulk insert pays
+-- one statement, not one per ticket). A ticket the backfill writes (app.source = 'backfill')
+-- for a legacy thread with no ticket takes that thread as its own: the thread keeps its
+-- messages, order_id and metadata (protect_ticket_thread adds the ticket's keys and keeps the
+-- values they replace).
+create or replace function private.create_ticket_threads()
 returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $fn$
+declare
+    v_adopted uuid[] := '{}'::uuid[];
 begin
+    if private.request_source() = 'backfill' then
+        with adopted as (
+            update public.chat_threads as th
+            set ticket_id = n.id
+            from new_tickets as n
+            where th.id = n.legacy_thread_id and th.ticket_id is null
+            returning th.ticket_id
+        )
+        select coalesce(pg_catalog.array_agg(adopted.ticket_id), '{}'::uuid[])
+        into v_adopted
+        from adopted;
+    end if;
+
     insert into public.chat_threads (ticket_id, order_id, order_type, title, metadata, created_by)
-    values (
-        new.id,
-        new.appointment_id,
-        new.ticket_type,
-        coalesce(new.title, pg_catalog.initcap(new.ticket_type) || ' ticket'),
-        private.ticket_thread_metadata(new),
-        new.created_by
-    );
-    perform private.sync_ticket_thread_members(array[new.id]);
+    select
+        n.id,
+        n.appointment_id,
+        n.ticket_type,
+        coalesce(n.title, pg_catalog.initcap(n.ticket_type) || ' ticket'),
+        private.ticket_thread_metadata(n),
+        n.created_by
+    from new_tickets as n
+    where not n.id = any(v_adopted);
+
+    perform private.sync_ticket_thread_members(array(select n.id from new_tickets as n));
     return null;
 end
 $fn$;
@@ -147,7 +170,10 @@ end
 $fn$;
 
 -- A ticket's thread belongs to the ticket: only the system relinks it or changes its order keys;
--- its metadata always carries the ticket's lookup keys, whatever a client writes over it.
+-- its metadata always carries the ticket's lookup keys, whatever a client writes over it. A
+-- legacy thread taken by a ticket (the backfill) keeps the values the ticket's keys replace, as
+-- legacy_target_id (a pharmacist's user id where the ticket names the pharmacy) and
+-- legacy_prescription_id (a prescription the ticket does not link).
 create or replace function private.protect_ticket_thread()
 returns trigger
 language plpgsql
@@ -155,6 +181,7 @@ set search_path = ''
 as $fn$
 declare
     v_ticket public.healthcare_tickets;
+    v_keys jsonb;
 begin
     if not private.is_system_actor() and (
         new.ticket_id is distinct from old.ticket_id
@@ -171,8 +198,23 @@ begin
     if new.ticket_id is not null then
         select t.* into v_ticket from public.healthcare_tickets as t where t.id = new.ticket_id;
         if found then
+            v_keys := private.ticket_thread_metadata(v_ticket);
+            if old.ticket_id is null then
+                new.metadata := coalesce(new.metadata, '{}')
+                || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                    'legacy_target_id', case
+                        when new.metadata ->> 'target_id' is distinct from v_keys ->> 'target_id'
+                            then new.metadata ->> 'target_id'
+                    end,
+                    'legacy_prescription_id', case
+                        when new.metadata ->> 'prescription_id'
+                            is distinct from v_keys ->> 'prescription_id'
+                            then new.metadata ->> 'prescription_id'
+                    end
+                ));
+            end if;
             new.metadata := (coalesce(new.metadata, '{}') - 'target_id' - 'prescription_id')
-            || private.ticket_thread_metadata(v_ticket);
+            || v_keys;
         end if;
     end if;
     return new;
@@ -259,7 +301,7 @@ $fn$;
 
 revoke execute on function private.ticket_thread_metadata(public.healthcare_tickets) from public;
 revoke execute on function private.sync_ticket_thread_members(uuid[]) from public;
-revoke execute on function private.create_ticket_thread() from public;
+revoke execute on function private.create_ticket_threads() from public;
 revoke execute on function private.sync_ticket_thread() from public;
 revoke execute on function private.sync_provider_ticket_threads() from public;
 revoke execute on function private.protect_ticket_thread() from public;
@@ -270,10 +312,11 @@ grant execute on function private.ticket_thread_metadata(
     public.healthcare_tickets
 ) to authenticated, service_role;
 
-drop trigger if exists create_ticket_thread on public.healthcare_tickets;
-create trigger create_ticket_thread
+drop trigger if exists create_ticket_threads on public.healthcare_tickets;
+create trigger create_ticket_threads
 after insert on public.healthcare_tickets
-for each row execute function private.create_ticket_thread();
+referencing new table as new_tickets
+for each statement execute function private.create_ticket_threads();
 
 drop trigger if exists sync_ticket_thread on public.healthcare_tickets;
 create trigger sync_ticket_thread

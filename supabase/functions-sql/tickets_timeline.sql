@@ -3,38 +3,45 @@
 
 -- The kind of actor the caller is on a ticket, for the record: system when no user is signed
 -- in; otherwise the role that allowed the change (a status change: the role whose transition
--- it is), else the caller's first role on the ticket.
+-- it is), else the caller's first role on the ticket. PL/pgSQL, so its query is planned once
+-- per session, not at every row a trigger records.
 create or replace function private.timeline_actor_kind(
     p_old public.healthcare_tickets, p_new public.healthcare_tickets
 )
 returns text
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $fn$
-    select coalesce(
-        case when (select auth.uid()) is not null then (
-            select r.role
-            from pg_catalog.unnest(
-                private.caller_ticket_roles(p_new) || private.caller_ticket_roles(p_old)
-            ) with ordinality as r (role, n)
-            order by
-                exists (
-                    select from public.ticket_status_transitions as tr
-                    where
-                        tr.ticket_type = p_new.ticket_type
-                        and tr.from_status = p_old.status
-                        and tr.to_status = p_new.status
-                        and tr.actor = r.role
-                ) desc,
-                r.n
-            limit 1
-        ) end,
-        'system'
-    )
+declare
+    v_kind text;
+begin
+    if (select auth.uid()) is null then
+        return 'system';
+    end if;
+    select r.role into v_kind
+    from pg_catalog.unnest(
+        private.caller_ticket_roles(p_new) || private.caller_ticket_roles(p_old)
+    ) with ordinality as r (role, n)
+    order by
+        exists (
+            select from public.ticket_status_transitions as tr
+            where
+                tr.ticket_type = p_new.ticket_type
+                and tr.from_status = p_old.status
+                and tr.to_status = p_new.status
+                and tr.actor = r.role
+        ) desc,
+        r.n
+    limit 1;
+    return coalesce(v_kind, 'system');
+end
 $fn$;
 
-create or replace function private.record_ticket_created()
+-- Trigger (healthcare_tickets, after insert, for each statement): one 'created' row per new
+-- ticket ('backfilled' under app.source = 'backfill'), written by one statement however many
+-- tickets the insert made.
+create or replace function private.record_tickets_created()
 returns trigger
 language plpgsql
 security definer
@@ -46,20 +53,20 @@ begin
     insert into public.ticket_timeline (
         ticket_id, event_type, to_status, actor_id, actor_kind, source, details
     )
-    values (
-        new.id,
+    select
+        n.id,
         case when v_source = 'backfill' then 'backfilled' else 'created' end,
-        new.status,
+        n.status,
         (select auth.uid()),
-        private.timeline_actor_kind(new, new),
+        private.timeline_actor_kind(n, n),
         v_source,
         pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-            'ticket_type', new.ticket_type,
-            'secondary_provider_id', new.secondary_provider_id,
-            'prescription_id', new.prescription_id,
-            'legacy_thread_id', new.legacy_thread_id
+            'ticket_type', n.ticket_type,
+            'secondary_provider_id', n.secondary_provider_id,
+            'prescription_id', n.prescription_id,
+            'legacy_thread_id', n.legacy_thread_id
         ))
-    );
+    from new_tickets as n;
     return null;
 end
 $fn$;
@@ -200,14 +207,15 @@ $fn$;
 revoke execute on function private.timeline_actor_kind(
     public.healthcare_tickets, public.healthcare_tickets
 ) from public;
-revoke execute on function private.record_ticket_created() from public;
+revoke execute on function private.record_tickets_created() from public;
 revoke execute on function private.record_ticket_changed() from public;
 revoke execute on function private.forbid_timeline_changes() from public;
 
-drop trigger if exists record_ticket_created on public.healthcare_tickets;
-create trigger record_ticket_created
+drop trigger if exists record_tickets_created on public.healthcare_tickets;
+create trigger record_tickets_created
 after insert on public.healthcare_tickets
-for each row execute function private.record_ticket_created();
+referencing new table as new_tickets
+for each statement execute function private.record_tickets_created();
 
 drop trigger if exists record_ticket_changed on public.healthcare_tickets;
 create trigger record_ticket_changed
