@@ -199,13 +199,8 @@ def incremental(conn: psycopg.Connection) -> None:
     # The events point at no real ticket: apply them in replica mode (no foreign-key checks)
     # with the analytics triggers set to fire there too, so each event costs what it costs
     # the analytics in production (the facts, the dirty markings).
-    conn.execute(
-        "alter table public.prescription_tracking enable always trigger track_fulfillment_facts"
-    )
-    conn.execute(
-        "alter table public.prescription_tracking enable always trigger"
-        " track_fulfillment_facts_on_update"
-    )
+    for trigger in ("track_fulfillment_facts_on_insert", "track_fulfillment_facts_on_update"):
+        conn.execute(f"alter table public.prescription_tracking enable always trigger {trigger}")
     conn.execute("set session_replication_role = replica")
     started = time.perf_counter()
     new_ids: list[uuid.UUID] = []

@@ -110,47 +110,110 @@ as $fn$
     where d.pharmacy_id is not null and d.day is not null
 $fn$;
 
--- Trigger (prescription_tracking, after insert, delete, and updates of what analytics reads):
--- replaces the row's facts and marks dirty every period its old and its new facts fall in.
--- Security definer: whoever moves a ticket may not write the analytics tables.
-create or replace function private.track_fulfillment_facts()
+-- Replaces the facts of a set of tracking rows: removes those of the rows whose ids are
+-- p_removed, adds those of the rows p_added (the ones with a pharmacy), and marks dirty, once
+-- each, the day, week and month of every (pharmacy, local day) their old or new facts fall in.
+-- The statement triggers below pass it every row of a statement, so a bulk insert or update
+-- pays once, not once per row. The marking is private.mark_fulfillment_days_dirty's, written
+-- out: PL/pgSQL keeps a statement's plan, a SQL-language function is planned on every call.
+create or replace function private.replace_fulfillment_facts(
+    p_removed uuid[], p_added public.prescription_tracking[]
+)
+returns void
+language plpgsql
+set search_path = ''
+as $fn$
+declare
+    v_pharmacy_ids uuid[];
+    v_days date[];
+begin
+    -- Two statements, removal first: the new facts reuse the old ones' keys, and the parts of
+    -- one statement run in no set order.
+    with gone as (
+        delete from private.fulfillment_facts as f
+        where f.tracking_id = any(p_removed)
+        returning f.pharmacy_id, f.day
+    )
+    select pg_catalog.array_agg(gone.pharmacy_id), pg_catalog.array_agg(gone.day)
+    into v_pharmacy_ids, v_days
+    from gone;
+
+    with added as (
+        insert into private.fulfillment_facts
+        select r.*
+        from pg_catalog.unnest(p_added) as t
+        join public.providers as p on p.id = t.pharmacy_id
+        cross join lateral private.fulfillment_fact_rows(t, p.timezone) as r
+        returning pharmacy_id, day
+    ),
+    touched as (
+        select added.pharmacy_id, added.day from added
+        union
+        select g.pharmacy_id, g.day
+        from rows from (pg_catalog.unnest(v_pharmacy_ids), pg_catalog.unnest(v_days))
+            as g (pharmacy_id, day)
+    )
+    insert into private.fulfillment_dirty_periods (pharmacy_id, grain, period_start)
+    select distinct t.pharmacy_id, g.grain, private.fulfillment_period_start(g.grain, t.day)
+    from touched as t
+    cross join (values ('day'), ('week'), ('month')) as g (grain);
+end
+$fn$;
+
+-- Trigger (prescription_tracking, after insert, once per statement): adds the facts of the
+-- new rows. Security definer: whoever moves a ticket may not write the analytics tables.
+create or replace function private.track_fulfillment_facts_on_insert()
 returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $fn$
-declare
-    v_pharmacy_ids uuid[] := '{}'::uuid[];
-    v_days date[] := '{}'::date[];
 begin
-    if tg_op in ('UPDATE', 'DELETE') then
-        with gone as (
-            delete from private.fulfillment_facts as f
-            where f.tracking_id = old.id
-            returning f.pharmacy_id, f.day
-        )
-        select
-            coalesce(pg_catalog.array_agg(gone.pharmacy_id), '{}'::uuid[]),
-            coalesce(pg_catalog.array_agg(gone.day), '{}'::date[])
-        into v_pharmacy_ids, v_days
-        from gone;
-    end if;
-    if tg_op in ('INSERT', 'UPDATE') and new.pharmacy_id is not null then
-        with added as (
-            insert into private.fulfillment_facts
-            select r.*
-            from public.providers as p
-            cross join lateral private.fulfillment_fact_rows(new, p.timezone) as r
-            where p.id = new.pharmacy_id
-            returning pharmacy_id, day
-        )
-        select
-            v_pharmacy_ids || coalesce(pg_catalog.array_agg(added.pharmacy_id), '{}'::uuid[]),
-            v_days || coalesce(pg_catalog.array_agg(added.day), '{}'::date[])
-        into v_pharmacy_ids, v_days
-        from added;
-    end if;
-    perform private.mark_fulfillment_days_dirty(v_pharmacy_ids, v_days);
+    perform private.replace_fulfillment_facts(
+        '{}', array(select n::public.prescription_tracking from new_rows as n)
+    );
+    return null;
+end
+$fn$;
+
+-- Trigger (prescription_tracking, after update, once per statement): replaces the facts of the
+-- rows whose analytics columns changed (what private.fulfillment_fact_rows reads; the
+-- durations are generated from them); an update of anything else writes and marks nothing.
+-- Security definer, as above.
+create or replace function private.track_fulfillment_facts_on_update()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    perform private.replace_fulfillment_facts(
+        pg_catalog.array_agg(o.id), pg_catalog.array_agg(n::public.prescription_tracking)
+    )
+    from old_rows as o
+    join new_rows as n on n.id = o.id
+    where (
+        o.pharmacy_id, o.sent_at, o.received_at, o.processing_at, o.shipped_at,
+        o.delivered_at, o.completed_at, o.cancelled_at, o.failed_at, o.estimated_delivery
+    ) is distinct from (
+        n.pharmacy_id, n.sent_at, n.received_at, n.processing_at, n.shipped_at,
+        n.delivered_at, n.completed_at, n.cancelled_at, n.failed_at, n.estimated_delivery
+    )
+    having pg_catalog.count(*) > 0;
+    return null;
+end
+$fn$;
+
+-- Trigger (prescription_tracking, after delete, once per statement): removes the facts of the
+-- deleted rows (they have no foreign key to them). Security definer, as above.
+create or replace function private.track_fulfillment_facts_on_delete()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $fn$
+begin
+    perform private.replace_fulfillment_facts(array(select o.id from old_rows as o), '{}');
     return null;
 end
 $fn$;
@@ -219,7 +282,12 @@ revoke execute on function private.fulfillment_period_end(text, date) from publi
 revoke execute on function private.fulfillment_fact_rows(public.prescription_tracking, text)
 from public;
 revoke execute on function private.mark_fulfillment_days_dirty(uuid[], date[]) from public;
-revoke execute on function private.track_fulfillment_facts() from public;
+revoke execute on function private.replace_fulfillment_facts(
+    uuid[], public.prescription_tracking[]
+) from public;
+revoke execute on function private.track_fulfillment_facts_on_insert() from public;
+revoke execute on function private.track_fulfillment_facts_on_update() from public;
+revoke execute on function private.track_fulfillment_facts_on_delete() from public;
 revoke execute on function private.rebuild_fulfillment_facts(uuid) from public;
 revoke execute on function private.follow_pharmacy_timezone() from public;
 
@@ -229,27 +297,28 @@ to authenticated, service_role;
 grant execute on function private.fulfillment_period_end(text, date)
 to authenticated, service_role;
 
+-- Per statement, with the statement's rows as transition tables: a bulk insert or update (a
+-- backfill) costs one pass over its rows, not one trigger call per row. They replaced the row
+-- triggers track_fulfillment_facts (dropped here) and track_fulfillment_facts_on_update.
 drop trigger if exists track_fulfillment_facts on public.prescription_tracking;
-create trigger track_fulfillment_facts
-after insert or delete on public.prescription_tracking
-for each row execute function private.track_fulfillment_facts();
+
+drop trigger if exists track_fulfillment_facts_on_insert on public.prescription_tracking;
+create trigger track_fulfillment_facts_on_insert
+after insert on public.prescription_tracking
+referencing new table as new_rows
+for each statement execute function private.track_fulfillment_facts_on_insert();
 
 drop trigger if exists track_fulfillment_facts_on_update on public.prescription_tracking;
 create trigger track_fulfillment_facts_on_update
 after update on public.prescription_tracking
-for each row
-when (
-    (
-        old.pharmacy_id, old.sent_at, old.received_at, old.processing_at, old.shipped_at,
-        old.delivered_at, old.completed_at, old.cancelled_at, old.failed_at,
-        old.estimated_delivery
-    ) is distinct from (
-        new.pharmacy_id, new.sent_at, new.received_at, new.processing_at, new.shipped_at,
-        new.delivered_at, new.completed_at, new.cancelled_at, new.failed_at,
-        new.estimated_delivery
-    )
-)
-execute function private.track_fulfillment_facts();
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.track_fulfillment_facts_on_update();
+
+drop trigger if exists track_fulfillment_facts_on_delete on public.prescription_tracking;
+create trigger track_fulfillment_facts_on_delete
+after delete on public.prescription_tracking
+referencing old table as old_rows
+for each statement execute function private.track_fulfillment_facts_on_delete();
 
 drop trigger if exists follow_pharmacy_timezone on public.providers;
 create trigger follow_pharmacy_timezone
