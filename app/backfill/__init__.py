@@ -139,6 +139,8 @@ def _connect(options: Options) -> psycopg.Connection[Any]:
     # Session settings: a direct or session-pooler connection on Supabase, not port 6543.
     conn.execute(f"set lock_timeout = {options.lock_timeout_ms}")
     conn.execute(f"set statement_timeout = {options.statement_timeout_ms}")
+    # A batch is many short statements; compiling one (JIT) costs more than running it.
+    conn.execute("set jit = off")
     row = conn.execute(Q.check_backfill_installed).fetchone()
     if not row or not row[0]:
         raise BackfillError(

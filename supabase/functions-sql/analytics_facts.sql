@@ -40,12 +40,14 @@ $fn$;
 -- (sent → delivered or picked up: the date sent), its shipment lag in local days (the date
 -- received) and its on-time outcome (delivered prescriptions and those still on their way
 -- that have an estimate: the date received; on_time null = not delivered yet, late once
--- due_at has passed). A pickup has no on-time outcome: nobody promised to deliver it.
+-- due_at has passed). A pickup has no on-time outcome: nobody promised to deliver it. At most
+-- 13 facts (rows 8 tells the planner a handful, not the default 1,000 rows per call).
 create or replace function private.fulfillment_fact_rows(
     p_tracking public.prescription_tracking, p_timezone text
 )
 returns setof private.fulfillment_facts
 language sql stable
+rows 8
 set search_path = ''
 as $fn$
     select p_tracking.id, f.kind, p_tracking.pharmacy_id, f.day, f.duration,

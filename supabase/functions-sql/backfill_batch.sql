@@ -30,6 +30,7 @@ declare
     v_plan private.backfill_decision[];
     v_created_threads uuid[];
     v_event_ids uuid[];
+    v_event_tickets uuid[];
     v_before_threads uuid[];
     v_before_profiles uuid[];
     v_source text := pg_catalog.current_setting('app.source', true);
@@ -77,12 +78,13 @@ begin
     v_created_threads := array(
         select p.thread_id from pg_catalog.unnest(v_plan) as p where p.action = 'create'
     );
-    v_event_ids := array(
-        select e.id
-        from pg_catalog.unnest(v_plan) as p
-        cross join lateral pg_catalog.unnest(p.event_ids) as e (id)
-        where p.action = 'create'
-    );
+    select
+        coalesce(pg_catalog.array_agg(e.id), '{}'::uuid[]),
+        coalesce(pg_catalog.array_agg(p.ticket_id), '{}'::uuid[])
+    into v_event_ids, v_event_tickets
+    from pg_catalog.unnest(v_plan) as p
+    cross join lateral pg_catalog.unnest(p.event_ids) as e (id)
+    where p.action = 'create';
 
     -- The prescription was sent when it was written, not when the backfill ran (set before the
     -- ticket, whose trigger would stamp it with the backfill's clock).
@@ -126,39 +128,46 @@ begin
     where p.action = 'create';
     get diagnostics tickets_created = row_count;
 
+    -- Legacy members the sync removed, and whether each wrote in the thread (a probe per
+    -- removed member: these are few, the tables large).
+    with removed as (
+        select b.thread_id, b.profile_id
+        from rows from (
+            pg_catalog.unnest(v_before_threads), pg_catalog.unnest(v_before_profiles)
+        ) as b (thread_id, profile_id)
+        except
+        select m.thread_id, m.profile_id
+        from public.chat_thread_members as m
+        where m.thread_id = any(v_created_threads)
+    )
+
     insert into private.backfill_thread_outcomes (
         thread_id, outcome, reason, detail, order_id, order_type, ticket_id, run_id
     )
     select
-        b.thread_id, 'warning', 'members removed',
+        r.thread_id, 'warning', 'members removed',
         pg_catalog.string_agg(
-            b.profile_id::text || case
-                when exists (
-                    select from public.chat_messages as msg
-                    where msg.thread_id = b.thread_id and msg.sender_id = b.profile_id
-                ) then ' (wrote messages)'
-                else ''
-            end,
-            ', ' order by b.profile_id
+            r.profile_id::text || case when w.wrote then ' (wrote messages)' else '' end,
+            ', ' order by r.profile_id
         ),
         p.order_id, p.order_type, p.ticket_id, p_run_id
-    from rows from (
-        pg_catalog.unnest(v_before_threads), pg_catalog.unnest(v_before_profiles)
-    ) as b (thread_id, profile_id)
-    inner join pg_catalog.unnest(v_plan) as p on b.thread_id = p.thread_id
-    where not exists (
-        select from public.chat_thread_members as m
-        where m.thread_id = b.thread_id and m.profile_id = b.profile_id
-    )
-    group by b.thread_id, p.order_id, p.order_type, p.ticket_id
+    from removed as r
+    inner join pg_catalog.unnest(v_plan) as p on r.thread_id = p.thread_id
+    left join lateral (
+        select true as wrote
+        from public.chat_messages as msg
+        where msg.thread_id = r.thread_id and msg.sender_id = r.profile_id
+        limit 1
+    ) as w on true
+    group by r.thread_id, p.order_id, p.order_type, p.ticket_id
     on conflict (thread_id, reason) do update
         set detail = excluded.detail, ticket_id = excluded.ticket_id, run_id = excluded.run_id,
         recorded_at = pg_catalog.clock_timestamp();
 
-    -- Tracking keeps the real dates: sent when written, each status when Lifefile said.
+    -- Tracking keeps the real dates: sent when written (the ticket's sent_at, which the trigger
+    -- took), each status when Lifefile said.
     update public.prescription_tracking as t
     set
-        sent_at = p.sent_at,
         received_at = h.received_at,
         processing_at = h.processing_at,
         ready_at = h.ready_at,
@@ -178,8 +187,9 @@ begin
         ),
         estimated_delivery = coalesce(h.estimated_delivery, t.estimated_delivery)
     from pg_catalog.unnest(v_plan) as p
-    cross join lateral (
+    inner join (
         select
+            et.ticket_id,
             min(x.occurred_at) filter (where x.status = 'received') as received_at,
             min(x.occurred_at) filter (where x.status = 'processing') as processing_at,
             min(x.occurred_at) filter (where x.status = 'ready') as ready_at,
@@ -199,9 +209,14 @@ begin
                 filter (where x.tracking_url is not null))[1] as tracking_url,
             (array_agg(x.estimated_delivery order by x.occurred_at desc)
                 filter (where x.estimated_delivery is not null))[1] as estimated_delivery
-        from private.backfill_lifefile_history(coalesce(p.event_ids, '{}')) as x
-    ) as h
-    where p.action = 'create' and p.prescription_id is not null and t.ticket_id = p.ticket_id;
+        -- The whole batch's history read at once, each event to its ticket.
+        from private.backfill_lifefile_history(v_event_ids) as x
+        inner join rows from (
+            pg_catalog.unnest(v_event_ids), pg_catalog.unnest(v_event_tickets)
+        ) as et (event_id, ticket_id) on x.event_id = et.event_id
+        group by et.ticket_id
+    ) as h on p.ticket_id = h.ticket_id
+    where p.action = 'create' and t.ticket_id = h.ticket_id;
 
     -- The history itself, one row per event, as processing would have written it.
     insert into public.prescription_status_events (
@@ -209,9 +224,9 @@ begin
         external_previous_status, occurred_at, received_at, source, applied, note, details
     )
     select
-        p.ticket_id, t.id, x.event_id, x.status,
+        et.ticket_id, t.id, x.event_id, x.status,
         pg_catalog.lag(x.status, 1, 'sent') over (
-            partition by p.ticket_id order by x.occurred_at, x.seq
+            partition by et.ticket_id order by x.occurred_at, x.seq
         ),
         x.external_status, x.previous_status, x.occurred_at, x.received_at, 'backfill', true,
         'applied by the backfill when the legacy thread got its ticket',
@@ -223,16 +238,18 @@ begin
             'order_id', x.order_id,
             'rx_number', x.rx_number
         ))
-    from pg_catalog.unnest(v_plan) as p
-    inner join public.prescription_tracking as t on p.ticket_id = t.ticket_id
-    cross join lateral private.backfill_lifefile_history(p.event_ids) as x
-    where p.action = 'create' and p.event_ids is not null;
+    from private.backfill_lifefile_history(v_event_ids) as x
+    inner join rows from (
+        pg_catalog.unnest(v_event_ids), pg_catalog.unnest(v_event_tickets)
+    ) as et (event_id, ticket_id) on x.event_id = et.event_id
+    inner join public.prescription_tracking as t on et.ticket_id = t.ticket_id;
 
     update private.lifefile_webhook_events as e
-    set ticket_id = p.ticket_id
-    from pg_catalog.unnest(v_plan) as p
-    cross join lateral pg_catalog.unnest(p.event_ids) as x (id)
-    where p.action = 'create' and e.id = x.id and e.id = any(v_event_ids);
+    set ticket_id = x.ticket_id
+    from rows from (
+        pg_catalog.unnest(v_event_ids), pg_catalog.unnest(v_event_tickets)
+    ) as x (id, ticket_id)
+    where e.id = x.id;
 
     -- A live ticket of the same appointment and pharmacy keeps its own thread and records the
     -- legacy one; its parties read it through the thread and message policies.

@@ -268,8 +268,8 @@ as $fn$
                 and t.secondary_provider_id = d.pharmacy_id
                 and t.ticket_type = 'prescription'
                 and t.status not in ('cancelled', 'failed')
-            order by t.created_at
-            limit 1
+            -- One at most (healthcare_tickets_one_prescription_per_pharmacy_idx), found by that
+            -- index: an order by here would walk the pharmacy's tickets by date instead.
         ) as live on true
     ),
 

@@ -3,7 +3,8 @@
 
 -- The tracking rows of prescription tickets p_ticket_ids that have left 'created' for anything
 -- but cancellation (a ticket cancelled before it was ever sent has nothing to track), from
--- their prescriptions (order id, rx number, medications), sent now. Rows already there stay.
+-- their prescriptions (order id, rx number, medications), sent when the ticket was (now, but
+-- for a backfilled ticket the legacy prescription's time). Rows already there stay.
 create or replace function private.open_prescription_tracking(p_ticket_ids uuid[])
 returns void
 language plpgsql
@@ -23,7 +24,7 @@ begin
         i.medication_names,
         i.quantity,
         'sent',
-        pg_catalog.now()
+        coalesce(t.sent_at, pg_catalog.now())
     from public.healthcare_tickets as t
     inner join public.prescriptions as p on t.prescription_id = p.id
     left join lateral (

@@ -83,20 +83,12 @@ language plpgsql
 security definer
 set search_path = ''
 as $fn$
-declare
-    v_adopted uuid[] := '{}'::uuid[];
 begin
     if private.request_source() = 'backfill' then
-        with adopted as (
-            update public.chat_threads as th
-            set ticket_id = n.id
-            from new_tickets as n
-            where th.id = n.legacy_thread_id and th.ticket_id is null
-            returning th.ticket_id
-        )
-        select coalesce(pg_catalog.array_agg(adopted.ticket_id), '{}'::uuid[])
-        into v_adopted
-        from adopted;
+        update public.chat_threads as th
+        set ticket_id = n.id
+        from new_tickets as n
+        where th.id = n.legacy_thread_id and th.ticket_id is null;
     end if;
 
     insert into public.chat_threads (ticket_id, order_id, order_type, title, metadata, created_by)
@@ -108,7 +100,7 @@ begin
         private.ticket_thread_metadata(n),
         n.created_by
     from new_tickets as n
-    where not n.id = any(v_adopted);
+    where not exists (select from public.chat_threads as th where th.ticket_id = n.id);
 
     perform private.sync_ticket_thread_members(array(select n.id from new_tickets as n));
     return null;

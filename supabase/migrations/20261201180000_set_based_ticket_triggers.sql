@@ -1,13 +1,17 @@
--- Set-based ticket triggers, so that a statement inserting many tickets (the legacy-thread
--- backfill, 1,000 per batch) pays once per statement, not once per ticket: a new ticket's
--- thread (and its members), its 'created' timeline row and its prescription tracking row are
--- now written by statement-level triggers over the inserted rows. A ticket the backfill writes
--- for a legacy thread takes that thread as its own (no empty thread made and deleted);
--- protect_ticket_thread keeps the values the ticket's keys replace (legacy_target_id,
--- legacy_prescription_id). timeline_actor_kind is PL/pgSQL (planned once per session); the
--- backfill's plan parses metadata ids once per thread. Functions and triggers as in
--- supabase/functions-sql/{tickets_threads,tickets_timeline,lifefile_tracking,backfill_plan,
--- backfill_batch}.sql.
+-- Set-based ticket triggers and a backfill batch whose cost does not grow with the database.
+-- A statement inserting many tickets (the legacy-thread backfill, 1,000 per batch) pays once
+-- per statement, not once per ticket: a new ticket's thread (and its members), its 'created'
+-- timeline row and its prescription tracking row (sent when the ticket was) are written by
+-- statement-level triggers over the inserted rows. A ticket the backfill writes for a legacy
+-- thread takes that thread as its own (no empty thread made and deleted); protect_ticket_thread
+-- keeps the values the ticket's keys replace (legacy_target_id, legacy_prescription_id).
+-- timeline_actor_kind is PL/pgSQL (planned once per session); fulfillment_fact_rows tells the
+-- planner it returns a handful of rows. The backfill plan parses metadata ids once per thread
+-- and finds a live ticket by its unique index (it walked the pharmacy's tickets by date, so
+-- batches slowed as tickets accumulated); the batch updates tracking only for tickets with
+-- Lifefile history and probes messages only for removed members. Functions and triggers as in
+-- supabase/functions-sql/{tickets_threads,tickets_timeline,lifefile_tracking,analytics_facts,
+-- backfill_plan,backfill_batch}.sql.
 
 drop trigger create_ticket_thread on public.healthcare_tickets;
 drop function private.create_ticket_thread();
@@ -27,20 +31,12 @@ language plpgsql
 security definer
 set search_path = ''
 as $fn$
-declare
-    v_adopted uuid[] := '{}'::uuid[];
 begin
     if private.request_source() = 'backfill' then
-        with adopted as (
-            update public.chat_threads as th
-            set ticket_id = n.id
-            from new_tickets as n
-            where th.id = n.legacy_thread_id and th.ticket_id is null
-            returning th.ticket_id
-        )
-        select coalesce(pg_catalog.array_agg(adopted.ticket_id), '{}'::uuid[])
-        into v_adopted
-        from adopted;
+        update public.chat_threads as th
+        set ticket_id = n.id
+        from new_tickets as n
+        where th.id = n.legacy_thread_id and th.ticket_id is null;
     end if;
 
     insert into public.chat_threads (ticket_id, order_id, order_type, title, metadata, created_by)
@@ -52,7 +48,7 @@ begin
         private.ticket_thread_metadata(n),
         n.created_by
     from new_tickets as n
-    where not n.id = any(v_adopted);
+    where not exists (select from public.chat_threads as th where th.ticket_id = n.id);
 
     perform private.sync_ticket_thread_members(array(select n.id from new_tickets as n));
     return null;
@@ -201,7 +197,8 @@ for each statement execute function private.record_tickets_created();
 
 -- The tracking rows of prescription tickets p_ticket_ids that have left 'created' for anything
 -- but cancellation (a ticket cancelled before it was ever sent has nothing to track), from
--- their prescriptions (order id, rx number, medications), sent now. Rows already there stay.
+-- their prescriptions (order id, rx number, medications), sent when the ticket was (now, but
+-- for a backfilled ticket the legacy prescription's time). Rows already there stay.
 create or replace function private.open_prescription_tracking(p_ticket_ids uuid[])
 returns void
 language plpgsql
@@ -221,7 +218,7 @@ begin
         i.medication_names,
         i.quantity,
         'sent',
-        pg_catalog.now()
+        coalesce(t.sent_at, pg_catalog.now())
     from public.healthcare_tickets as t
     inner join public.prescriptions as p on t.prescription_id = p.id
     left join lateral (
@@ -337,6 +334,66 @@ create trigger track_new_prescription_tickets
 after insert on public.healthcare_tickets
 referencing new table as new_tickets
 for each statement execute function private.track_new_prescription_tickets();
+
+-- The analytics facts of one tracking row, each under the pharmacy-local date it counts under:
+-- one volume fact per status reached (sent, received, shipped, delivered, picked_up,
+-- cancelled, failed: the date of that event); for a prescription neither cancelled nor failed,
+-- its stage times (processing, shipping, delivery: the date received), its total fulfilment
+-- (sent → delivered or picked up: the date sent), its shipment lag in local days (the date
+-- received) and its on-time outcome (delivered prescriptions and those still on their way
+-- that have an estimate: the date received; on_time null = not delivered yet, late once
+-- due_at has passed). A pickup has no on-time outcome: nobody promised to deliver it. At most
+-- 13 facts (rows 8 tells the planner a handful, not the default 1,000 rows per call).
+create or replace function private.fulfillment_fact_rows(
+    p_tracking public.prescription_tracking, p_timezone text
+)
+returns setof private.fulfillment_facts
+language sql stable
+rows 8
+set search_path = ''
+as $fn$
+    select p_tracking.id, f.kind, p_tracking.pharmacy_id, f.day, f.duration,
+        f.shipped_after_days, f.on_time, f.due_at
+    from (
+        select
+            (p_tracking.sent_at at time zone p_timezone)::date as sent_day,
+            (p_tracking.received_at at time zone p_timezone)::date as received_day,
+            (p_tracking.shipped_at at time zone p_timezone)::date as shipped_day,
+            p_tracking.cancelled_at is null and p_tracking.failed_at is null as settled
+    ) as d
+    cross join lateral (
+        values
+            ('sent', d.sent_day, null::interval, null::integer, null::boolean, null::timestamptz),
+            ('received', d.received_day, null, null, null, null),
+            ('shipped', d.shipped_day, null, null, null, null),
+            ('delivered', (p_tracking.delivered_at at time zone p_timezone)::date,
+                null, null, null, null),
+            ('picked_up', (p_tracking.completed_at at time zone p_timezone)::date,
+                null, null, null, null),
+            ('cancelled', (p_tracking.cancelled_at at time zone p_timezone)::date,
+                null, null, null, null),
+            ('failed', (p_tracking.failed_at at time zone p_timezone)::date,
+                null, null, null, null),
+            ('processing', case when d.settled and p_tracking.processing_time is not null
+                then d.received_day end, p_tracking.processing_time, null, null, null),
+            ('shipping', case when d.settled and p_tracking.shipping_time is not null
+                then d.received_day end, p_tracking.shipping_time, null, null, null),
+            ('delivery', case when d.settled and p_tracking.delivery_time is not null
+                then d.received_day end, p_tracking.delivery_time, null, null, null),
+            ('total', case when d.settled and p_tracking.total_time is not null
+                then d.sent_day end, p_tracking.total_time, null, null, null),
+            ('shipment', case when d.settled and d.shipped_day is not null
+                then d.received_day end, null, d.shipped_day - d.received_day, null, null),
+            ('on_time', case
+                when d.settled and p_tracking.estimated_delivery is not null
+                    and p_tracking.completed_at is null
+                    then d.received_day
+                end, null, null,
+                p_tracking.delivered_at <= p_tracking.estimated_delivery,
+                p_tracking.estimated_delivery)
+    ) as f (kind, day, duration, shipped_after_days, on_time, due_at)
+    where p_tracking.pharmacy_id is not null and f.day is not null
+$fn$;
 
 -- backfill_thread_plan(p_thread_ids) returns setof private.backfill_decision
 -- What the backfill does with each of the legacy threads p_thread_ids that still has no ticket
@@ -605,8 +662,8 @@ as $fn$
                 and t.secondary_provider_id = d.pharmacy_id
                 and t.ticket_type = 'prescription'
                 and t.status not in ('cancelled', 'failed')
-            order by t.created_at
-            limit 1
+            -- One at most (healthcare_tickets_one_prescription_per_pharmacy_idx), found by that
+            -- index: an order by here would walk the pharmacy's tickets by date instead.
         ) as live on true
     ),
 
@@ -880,6 +937,7 @@ declare
     v_plan private.backfill_decision[];
     v_created_threads uuid[];
     v_event_ids uuid[];
+    v_event_tickets uuid[];
     v_before_threads uuid[];
     v_before_profiles uuid[];
     v_source text := pg_catalog.current_setting('app.source', true);
@@ -927,12 +985,13 @@ begin
     v_created_threads := array(
         select p.thread_id from pg_catalog.unnest(v_plan) as p where p.action = 'create'
     );
-    v_event_ids := array(
-        select e.id
-        from pg_catalog.unnest(v_plan) as p
-        cross join lateral pg_catalog.unnest(p.event_ids) as e (id)
-        where p.action = 'create'
-    );
+    select
+        coalesce(pg_catalog.array_agg(e.id), '{}'::uuid[]),
+        coalesce(pg_catalog.array_agg(p.ticket_id), '{}'::uuid[])
+    into v_event_ids, v_event_tickets
+    from pg_catalog.unnest(v_plan) as p
+    cross join lateral pg_catalog.unnest(p.event_ids) as e (id)
+    where p.action = 'create';
 
     -- The prescription was sent when it was written, not when the backfill ran (set before the
     -- ticket, whose trigger would stamp it with the backfill's clock).
@@ -976,39 +1035,46 @@ begin
     where p.action = 'create';
     get diagnostics tickets_created = row_count;
 
+    -- Legacy members the sync removed, and whether each wrote in the thread (a probe per
+    -- removed member: these are few, the tables large).
+    with removed as (
+        select b.thread_id, b.profile_id
+        from rows from (
+            pg_catalog.unnest(v_before_threads), pg_catalog.unnest(v_before_profiles)
+        ) as b (thread_id, profile_id)
+        except
+        select m.thread_id, m.profile_id
+        from public.chat_thread_members as m
+        where m.thread_id = any(v_created_threads)
+    )
+
     insert into private.backfill_thread_outcomes (
         thread_id, outcome, reason, detail, order_id, order_type, ticket_id, run_id
     )
     select
-        b.thread_id, 'warning', 'members removed',
+        r.thread_id, 'warning', 'members removed',
         pg_catalog.string_agg(
-            b.profile_id::text || case
-                when exists (
-                    select from public.chat_messages as msg
-                    where msg.thread_id = b.thread_id and msg.sender_id = b.profile_id
-                ) then ' (wrote messages)'
-                else ''
-            end,
-            ', ' order by b.profile_id
+            r.profile_id::text || case when w.wrote then ' (wrote messages)' else '' end,
+            ', ' order by r.profile_id
         ),
         p.order_id, p.order_type, p.ticket_id, p_run_id
-    from rows from (
-        pg_catalog.unnest(v_before_threads), pg_catalog.unnest(v_before_profiles)
-    ) as b (thread_id, profile_id)
-    inner join pg_catalog.unnest(v_plan) as p on b.thread_id = p.thread_id
-    where not exists (
-        select from public.chat_thread_members as m
-        where m.thread_id = b.thread_id and m.profile_id = b.profile_id
-    )
-    group by b.thread_id, p.order_id, p.order_type, p.ticket_id
+    from removed as r
+    inner join pg_catalog.unnest(v_plan) as p on r.thread_id = p.thread_id
+    left join lateral (
+        select true as wrote
+        from public.chat_messages as msg
+        where msg.thread_id = r.thread_id and msg.sender_id = r.profile_id
+        limit 1
+    ) as w on true
+    group by r.thread_id, p.order_id, p.order_type, p.ticket_id
     on conflict (thread_id, reason) do update
         set detail = excluded.detail, ticket_id = excluded.ticket_id, run_id = excluded.run_id,
         recorded_at = pg_catalog.clock_timestamp();
 
-    -- Tracking keeps the real dates: sent when written, each status when Lifefile said.
+    -- Tracking keeps the real dates: sent when written (the ticket's sent_at, which the trigger
+    -- took), each status when Lifefile said.
     update public.prescription_tracking as t
     set
-        sent_at = p.sent_at,
         received_at = h.received_at,
         processing_at = h.processing_at,
         ready_at = h.ready_at,
@@ -1028,8 +1094,9 @@ begin
         ),
         estimated_delivery = coalesce(h.estimated_delivery, t.estimated_delivery)
     from pg_catalog.unnest(v_plan) as p
-    cross join lateral (
+    inner join (
         select
+            et.ticket_id,
             min(x.occurred_at) filter (where x.status = 'received') as received_at,
             min(x.occurred_at) filter (where x.status = 'processing') as processing_at,
             min(x.occurred_at) filter (where x.status = 'ready') as ready_at,
@@ -1049,9 +1116,14 @@ begin
                 filter (where x.tracking_url is not null))[1] as tracking_url,
             (array_agg(x.estimated_delivery order by x.occurred_at desc)
                 filter (where x.estimated_delivery is not null))[1] as estimated_delivery
-        from private.backfill_lifefile_history(coalesce(p.event_ids, '{}')) as x
-    ) as h
-    where p.action = 'create' and p.prescription_id is not null and t.ticket_id = p.ticket_id;
+        -- The whole batch's history read at once, each event to its ticket.
+        from private.backfill_lifefile_history(v_event_ids) as x
+        inner join rows from (
+            pg_catalog.unnest(v_event_ids), pg_catalog.unnest(v_event_tickets)
+        ) as et (event_id, ticket_id) on x.event_id = et.event_id
+        group by et.ticket_id
+    ) as h on p.ticket_id = h.ticket_id
+    where p.action = 'create' and t.ticket_id = h.ticket_id;
 
     -- The history itself, one row per event, as processing would have written it.
     insert into public.prescription_status_events (
@@ -1059,9 +1131,9 @@ begin
         external_previous_status, occurred_at, received_at, source, applied, note, details
     )
     select
-        p.ticket_id, t.id, x.event_id, x.status,
+        et.ticket_id, t.id, x.event_id, x.status,
         pg_catalog.lag(x.status, 1, 'sent') over (
-            partition by p.ticket_id order by x.occurred_at, x.seq
+            partition by et.ticket_id order by x.occurred_at, x.seq
         ),
         x.external_status, x.previous_status, x.occurred_at, x.received_at, 'backfill', true,
         'applied by the backfill when the legacy thread got its ticket',
@@ -1073,16 +1145,18 @@ begin
             'order_id', x.order_id,
             'rx_number', x.rx_number
         ))
-    from pg_catalog.unnest(v_plan) as p
-    inner join public.prescription_tracking as t on p.ticket_id = t.ticket_id
-    cross join lateral private.backfill_lifefile_history(p.event_ids) as x
-    where p.action = 'create' and p.event_ids is not null;
+    from private.backfill_lifefile_history(v_event_ids) as x
+    inner join rows from (
+        pg_catalog.unnest(v_event_ids), pg_catalog.unnest(v_event_tickets)
+    ) as et (event_id, ticket_id) on x.event_id = et.event_id
+    inner join public.prescription_tracking as t on et.ticket_id = t.ticket_id;
 
     update private.lifefile_webhook_events as e
-    set ticket_id = p.ticket_id
-    from pg_catalog.unnest(v_plan) as p
-    cross join lateral pg_catalog.unnest(p.event_ids) as x (id)
-    where p.action = 'create' and e.id = x.id and e.id = any(v_event_ids);
+    set ticket_id = x.ticket_id
+    from rows from (
+        pg_catalog.unnest(v_event_ids), pg_catalog.unnest(v_event_tickets)
+    ) as x (id, ticket_id)
+    where e.id = x.id;
 
     -- A live ticket of the same appointment and pharmacy keeps its own thread and records the
     -- legacy one; its parties read it through the thread and message policies.

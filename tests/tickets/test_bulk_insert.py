@@ -117,7 +117,8 @@ def test_one_statement_inserting_several_tickets_gives_each_what_inserting_it_al
     member_ids = [{profile for profile, _role in g["members"]} for g in got]
     assert not member_ids[0] & pharmacists
     assert pharmacists <= member_ids[1]
-    assert world.patient in member_ids[0] and world.doctor.owner in member_ids[0]
+    assert world.patient in member_ids[0]
+    assert world.doctor.owner in member_ids[0]
     assert [g["tracking"] for g in got[:3]] == [
         [],
         [("sent", True, False)],
