@@ -47,8 +47,7 @@ as $fn$
             members.patient_ids,
             members.doctor_ids,
             target.raw as target_raw,
-            target.pharmacy_ids,
-            target.via_member
+            target.pharmacy_ids
         from threads as th
         left join public.reservation as r on th.order_id = r.id
         cross join lateral (
@@ -65,8 +64,7 @@ as $fn$
         cross join lateral (
             select
                 th.metadata ->> 'target_id' as raw,
-                coalesce(direct.ids, via.ids, '{}') as pharmacy_ids,
-                direct.ids is null and via.ids is not null as via_member
+                coalesce(direct.ids, via.ids, '{}') as pharmacy_ids
             from (select th.target_uuid) as t
             left join lateral (
                 select array[pv.id] as ids from public.providers as pv
@@ -501,12 +499,6 @@ as $fn$
         f.updated_at,
         case when f.link_rx then f.rx_created_at end,
         case when f.link_rx then f.closed_at end,
-        case when f.via_member then f.target_raw end,
-        case
-            when f.metadata ->> 'prescription_id' is distinct from f.rx_id::text
-                and f.link_rx then f.metadata ->> 'prescription_id'
-            when not f.link_rx then f.metadata ->> 'prescription_id'
-        end,
         case when f.link_rx and f.final_status is distinct from 'cancelled' then f.event_ids end
     from final as f
     order by f.id
