@@ -15,7 +15,7 @@ backfill: the frontends' own load is not the backfill's); no frontend statement 
 backfill lock longer than --lock-timeout (the longest message post is reported against it).
 
 Environment: BENCH_BACKFILL_THREADS (default 1000000), BENCH_BACKFILL_BATCH_SIZE (1000),
-BENCH_BACKFILL_PAUSE_MS (250, the default), BENCH_BACKFILL_LOCK_TIMEOUT_MS (2000, the default).
+BENCH_BACKFILL_PAUSE_MS (the command's default), BENCH_BACKFILL_LOCK_TIMEOUT_MS (2000, the default).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bench.common import median, migrated_cluster, percentile
 
 THREADS = int(os.environ.get("BENCH_BACKFILL_THREADS", "1000000"))
 BATCH_SIZE = int(os.environ.get("BENCH_BACKFILL_BATCH_SIZE", "1000"))
-PAUSE_MS = int(os.environ.get("BENCH_BACKFILL_PAUSE_MS", "250"))
+PAUSE_MS = int(os.environ.get("BENCH_BACKFILL_PAUSE_MS", str(Options.pause_ms)))
 LOCK_TIMEOUT_MS = int(os.environ.get("BENCH_BACKFILL_LOCK_TIMEOUT_MS", "2000"))
 TARGET_RATIO = 3.0
 TARGET_SECONDS = 600.0

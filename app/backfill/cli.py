@@ -36,7 +36,7 @@ def backfill() -> None:
 @click.option(
     "--pause-ms",
     type=click.IntRange(0, 600_000),
-    default=250,
+    default=Options.pause_ms,
     show_default=True,
     help="Pause between batches, in milliseconds.",
 )
