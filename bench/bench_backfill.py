@@ -170,7 +170,7 @@ def main() -> None:
     tenth = max(1, len(steps) // 10)
     print(
         f"  batch + pause, median: first tenth {median(steps[:tenth]) * 1000:.0f} ms, last tenth "
-        f"{median(steps[-tenth:]) * 1000:.0f} ms (flat: a batch costs the same on a full database)"
+        f"{median(steps[-tenth:]) * 1000:.0f} ms (does a batch cost more on a fuller database?)"
     )
     print(
         f"last 50 messages p99: {p99_before:.2f} ms before, {p99_during:.2f} ms during "
