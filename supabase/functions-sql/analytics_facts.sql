@@ -101,23 +101,26 @@ create or replace function private.mark_fulfillment_days_dirty(
     p_pharmacy_ids uuid[], p_days date[]
 )
 returns void
-language sql
+language plpgsql
 set search_path = ''
 as $fn$
+begin
+    -- PL/pgSQL: the statement's plan is kept for the session, not made at every call (the
+    -- fact triggers call this for every statement that changes tracking).
     insert into private.fulfillment_dirty_periods (pharmacy_id, grain, period_start)
     select distinct d.pharmacy_id, g.grain, private.fulfillment_period_start(g.grain, d.day)
     from rows from (pg_catalog.unnest(p_pharmacy_ids), pg_catalog.unnest(p_days))
         as d (pharmacy_id, day)
     cross join (values ('day'), ('week'), ('month')) as g (grain)
-    where d.pharmacy_id is not null and d.day is not null
+    where d.pharmacy_id is not null and d.day is not null;
+end
 $fn$;
 
 -- Replaces the facts of a set of tracking rows: removes those of the rows whose ids are
 -- p_removed, adds those of the rows p_added (the ones with a pharmacy), and marks dirty, once
 -- each, the day, week and month of every (pharmacy, local day) their old or new facts fall in.
 -- The statement triggers below pass it every row of a statement, so a bulk insert or update
--- pays once, not once per row. The marking is private.mark_fulfillment_days_dirty's, written
--- out: PL/pgSQL keeps a statement's plan, a SQL-language function is planned on every call.
+-- pays once, not once per row.
 create or replace function private.replace_fulfillment_facts(
     p_removed uuid[], p_added public.prescription_tracking[]
 )
@@ -147,18 +150,14 @@ begin
         join public.providers as p on p.id = t.pharmacy_id
         cross join lateral private.fulfillment_fact_rows(t, p.timezone) as r
         returning pharmacy_id, day
-    ),
-    touched as (
-        select added.pharmacy_id, added.day from added
-        union
-        select g.pharmacy_id, g.day
-        from rows from (pg_catalog.unnest(v_pharmacy_ids), pg_catalog.unnest(v_days))
-            as g (pharmacy_id, day)
     )
-    insert into private.fulfillment_dirty_periods (pharmacy_id, grain, period_start)
-    select distinct t.pharmacy_id, g.grain, private.fulfillment_period_start(g.grain, t.day)
-    from touched as t
-    cross join (values ('day'), ('week'), ('month')) as g (grain);
+    select
+        coalesce(v_pharmacy_ids, '{}'::uuid[]) || pg_catalog.array_agg(added.pharmacy_id),
+        coalesce(v_days, '{}'::date[]) || pg_catalog.array_agg(added.day)
+    into v_pharmacy_ids, v_days
+    from added;
+
+    perform private.mark_fulfillment_days_dirty(v_pharmacy_ids, v_days);
 end
 $fn$;
 

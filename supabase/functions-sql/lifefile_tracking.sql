@@ -103,10 +103,7 @@ declare
     v_status text;
     v_ids uuid[];
 begin
-    perform private.open_prescription_tracking(array(
-        select n.id from new_tickets as n
-        where n.prescription_id is not null and n.status <> 'created'
-    ));
+    perform private.open_prescription_tracking(array(select n.id from new_tickets as n));
     if private.request_source() = 'lifefile' then
         return null;
     end if;
